@@ -1,0 +1,48 @@
+"""Small helpers for speaking tus to the app in tests."""
+
+import base64
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+OCTET = "application/offset+octet-stream"
+
+
+def b64(value: str | bytes) -> str:
+    raw = value.encode() if isinstance(value, str) else value
+    return base64.b64encode(raw).decode()
+
+
+def metadata(**values: str) -> str:
+    return ",".join(f"{key} {b64(value)}" for key, value in values.items())
+
+
+def path_of(location: str) -> str:
+    """Relative path of an absolute Location (the test client talks to its own host)."""
+    return "/files/" + location.rstrip("/").rsplit("/", 1)[1]
+
+
+async def create(
+    client: TestClient, auth: dict[str, str], length: int | None, **headers: Any
+) -> Any:
+    sent = dict(auth)
+    if length is not None:
+        sent["Upload-Length"] = str(length)
+    sent.update({k.replace("_", "-"): str(v) for k, v in headers.items()})
+    return await client.post("/files/", headers=sent)
+
+
+async def create_path(
+    client: TestClient, auth: dict[str, str], length: int | None, **headers: Any
+) -> str:
+    response = await create(client, auth, length, **headers)
+    assert response.status == 201, await response.text()
+    return path_of(response.headers["Location"])
+
+
+async def patch(
+    client: TestClient, path: str, auth: dict[str, str], offset: int, body: bytes, **headers: Any
+) -> Any:
+    sent = {**auth, "Upload-Offset": str(offset), "Content-Type": OCTET}
+    sent.update({k.replace("_", "-"): str(v) for k, v in headers.items()})
+    return await client.patch(path, data=body, headers=sent)

@@ -1,0 +1,3 @@
+from tuslog.cli import main
+
+main()

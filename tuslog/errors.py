@@ -1,0 +1,124 @@
+"""The one error catalogue. Services raise these; each surface renders them once.
+
+``TOKEN_INVALID(...)`` builds a fresh :class:`TuslogError`; the definitions themselves are
+never raised, so no traceback state is shared between requests.
+"""
+
+from dataclasses import dataclass, field
+
+
+class TuslogError(Exception):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int,
+        *,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class ErrorDef:
+    code: str
+    status: int
+    message: str
+    retry_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __call__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> TuslogError:
+        return TuslogError(
+            self.code,
+            message or self.message,
+            self.status,
+            retry_after=retry_after if retry_after is not None else self.retry_after,
+            headers={**self.headers, **(headers or {})},
+        )
+
+
+CATALOGUE: dict[str, ErrorDef] = {}
+
+
+def _define(code: str, status: int, message: str, **kwargs: object) -> ErrorDef:
+    definition = ErrorDef(code, status, message, **kwargs)  # type: ignore[arg-type]
+    CATALOGUE[code] = definition
+    return definition
+
+
+# --- request shape ----------------------------------------------------------------------
+BAD_REQUEST = _define("bad_request", 400, "The request is malformed.")
+UNSUPPORTED_VERSION = _define(
+    "unsupported_version", 412, "Tus-Resumable must be 1.0.0.", headers={"Tus-Version": "1.0.0"}
+)
+BAD_CONTENT_TYPE = _define(
+    "bad_content_type", 415, "PATCH needs Content-Type: application/offset+octet-stream."
+)
+METHOD_NOT_ALLOWED = _define("method_not_allowed", 405, "This method is not allowed here.")
+CHECKSUM_ALGORITHM = _define(
+    "checksum_algorithm_unsupported",
+    400,
+    "Unsupported Upload-Checksum algorithm; use sha1, sha256, md5 or crc32.",
+)
+CHECKSUM_MISMATCH = _define(
+    "checksum_mismatch", 460, "Upload-Checksum does not match the body; the chunk was discarded."
+)
+
+# --- tokens -----------------------------------------------------------------------------
+TOKEN_INVALID = _define(
+    "token_invalid",
+    401,
+    "Upload token missing, unknown, expired, used up or revoked; ask support for a new one.",
+    headers={"WWW-Authenticate": 'Bearer realm="tuslog"'},
+)
+TOKEN_NOT_OWNER = _define("token_not_owner", 403, "This upload belongs to another upload token.")
+RATE_LIMITED = _define(
+    "rate_limited", 429, "Too many failed token attempts from this address; wait and retry."
+)
+
+# --- uploads ----------------------------------------------------------------------------
+UPLOAD_NOT_FOUND = _define("upload_not_found", 404, "No such upload.")
+UPLOAD_GONE = _define("upload_gone", 410, "This upload expired or was terminated; start a new one.")
+UPLOAD_FINISHED = _define("upload_finished", 403, "This upload is already complete.")
+OFFSET_MISMATCH = _define(
+    "offset_mismatch", 409, "Upload-Offset does not match the server's offset; HEAD and resume."
+)
+TOO_LARGE = _define("too_large", 413, "The upload is larger than the server accepts.")
+QUOTA_EXCEEDED = _define("quota_exceeded", 413, "The upload exceeds this token's byte quota.")
+NO_SPACE = _define(
+    "insufficient_storage", 507, "Not enough free disk space on the server for this upload."
+)
+DISK_FULL = _define(
+    "disk_full",
+    503,
+    "The server's disk filled up; what arrived was kept. Retry later to resume.",
+    retry_after=60,
+)
+UPLOAD_LOCKED = _define(
+    "upload_locked", 423, "Another request is writing this upload; retry shortly.", retry_after=2
+)
+CONCAT_INVALID = _define(
+    "concat_invalid", 400, "Upload-Concat must name finished partial uploads of this token."
+)
+READ_TIMEOUT = _define(
+    "read_timeout", 408, "No data arrived for too long; what arrived was kept. Resume with HEAD."
+)
+SERVER_BUSY = _define("server_busy", 503, "The server is busy; retry shortly.", retry_after=5)
+
+# --- staff-side objects ------------------------------------------------------------------
+TICKET_NOT_FOUND = _define("ticket_not_found", 404, "No such ticket.")
+TICKET_EXISTS = _define("ticket_exists", 409, "A ticket with this number already exists.")
+TOKEN_NOT_FOUND = _define("token_not_found", 404, "No such upload token.")
+INVALID_VALUE = _define("invalid_value", 422, "A value is invalid.")

@@ -1,0 +1,101 @@
+"""The janitor: expires unfinished uploads after inactivity, removes their bytes, keeps
+tombstones. Exactly one is active per deployment, by a lease row in the database."""
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from datetime import timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tuslog.db.models import Lease, Upload, UploadState, utcnow
+from tuslog.services import audit, uploads
+from tuslog.storage.filestore import FileStore
+from tuslog.storage.locks import UploadLocks
+
+log = logging.getLogger(__name__)
+LEASE_NAME = "janitor"
+
+
+class Janitor:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: FileStore,
+        locks: UploadLocks,
+        interval: timedelta,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._locks = locks
+        self._interval = interval
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    async def take_lease(self) -> bool:
+        """Hold or renew the janitor lease; True if this process is the active janitor."""
+        now = utcnow()
+        until = now + self._interval * 3
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Lease)
+                .where(Lease.name == LEASE_NAME)
+                .where(or_(Lease.holder == self.holder, Lease.expires_at < now))
+                .values(holder=self.holder, expires_at=until)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return True
+        try:
+            async with self._sessions.begin() as session:
+                session.add(Lease(name=LEASE_NAME, holder=self.holder, expires_at=until))
+        except IntegrityError:
+            return False
+        return True
+
+    async def sweep(self) -> int:
+        """Expire what is due; returns how many uploads were expired."""
+        async with self._sessions() as session:
+            due = await uploads.due_for_expiry(session, utcnow())
+        expired = 0
+        for upload_id in due:
+            held = self._locks.try_acquire(upload_id)
+            if held is None:
+                continue  # busy: a request is on it right now, so it is not inactive
+            try:
+                if await self._expire(upload_id):
+                    expired += 1
+            finally:
+                held.release()
+        return expired
+
+    async def _expire(self, upload_id: str) -> bool:
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Upload)
+                .where(Upload.id == upload_id)
+                .where(Upload.state == UploadState.RECEIVING)
+                .where(Upload.expires_at < utcnow())
+                .values(state=UploadState.EXPIRED, updated_at=utcnow())
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            audit.record(session, "janitor", "upload.expired", upload_id)
+        await asyncio.to_thread(self._store.delete, upload_id)
+        self._locks.discard(upload_id)
+        return True
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                if await self.take_lease():
+                    count = await self.sweep()
+                    if count:
+                        log.info("janitor expired %d unfinished upload(s)", count)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("janitor pass failed; will retry")
+            await asyncio.sleep(self._interval.total_seconds())

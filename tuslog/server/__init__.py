@@ -1,0 +1,1 @@
+"""HTTP surfaces: the tus sub-app, operations endpoints, and the app factory."""

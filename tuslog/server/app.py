@@ -1,0 +1,61 @@
+"""The app factory: everything is built here, nothing at import time."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from tuslog.db.engine import create_engine, session_factory
+from tuslog.janitor import Janitor
+from tuslog.keys import DIGESTS, ENGINE, LIMITER, LOCKS, SESSIONS, SETTINGS, STORE
+from tuslog.server import ops, uploaders
+from tuslog.server.digests import RunningDigests
+from tuslog.server.net import add_security_headers, client_ip_middleware
+from tuslog.server.ratelimit import FailureLimiter
+from tuslog.server.tus_app import create_tus_app
+from tuslog.settings import Settings
+from tuslog.storage.filestore import FileStore
+from tuslog.storage.locks import UploadLocks
+
+log = logging.getLogger(__name__)
+# Headroom for aiohttp's own buffering; bodies are streamed, never read whole.
+_CLIENT_MAX_SIZE = 1024 * 1024
+
+
+def create_app(settings: Settings, store: FileStore | None = None) -> web.Application:
+    app = web.Application(middlewares=[client_ip_middleware], client_max_size=_CLIENT_MAX_SIZE)
+    app[SETTINGS] = settings
+    app[STORE] = store or FileStore(settings.storage_dir)
+    app[LOCKS] = UploadLocks(app[STORE].lock_dir, settings.lock_release_timeout)
+    app[DIGESTS] = RunningDigests()
+    app[LIMITER] = FailureLimiter(
+        settings.auth_failure_limit, settings.auth_failure_window.total_seconds()
+    )
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_janitor)
+    app.on_response_prepare.append(add_security_headers)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    uploaders.add_routes(app.router)
+    app.add_subapp("/files", create_tus_app())
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    app[STORE].prepare()
+    engine = create_engine(app[SETTINGS].database_url)
+    app[ENGINE] = engine
+    app[SESSIONS] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def _janitor(app: web.Application) -> AsyncIterator[None]:
+    janitor = Janitor(app[SESSIONS], app[STORE], app[LOCKS], app[SETTINGS].janitor_interval)
+    task = asyncio.create_task(janitor.run_forever())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

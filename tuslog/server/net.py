@@ -1,0 +1,92 @@
+"""Who is really calling and under which URL: X-Forwarded-* believed only from trusted
+proxies. Plus security headers on every response, streamed ones included."""
+
+from collections.abc import Awaitable, Callable
+from ipaddress import ip_address
+
+from aiohttp import web
+
+from tuslog.keys import SETTINGS
+from tuslog.settings import Network
+
+CLIENT_IP = web.RequestKey("client_ip", str)
+FROM_TRUSTED_PROXY = web.RequestKey("from_trusted_proxy", bool)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _trusted(address: str, proxies: list[Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def resolve_client_ip(peer: str, forwarded_for: str | None, proxies: list[Network]) -> str:
+    """Walk X-Forwarded-For from the right, skipping trusted proxies; the first untrusted
+    hop is the client. Without a trusted peer the header is ignored entirely."""
+    if not forwarded_for or not _trusted(peer, proxies):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop if _valid_ip(hop) else peer
+    return hops[0] if hops and _valid_ip(hops[0]) else peer
+
+
+def _valid_ip(value: str) -> bool:
+    try:
+        ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+@web.middleware
+async def client_ip_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    settings = request.config_dict[SETTINGS]
+    peer = request.remote or ""
+    request[FROM_TRUSTED_PROXY] = _trusted(peer, settings.trusted_proxies)
+    request[CLIENT_IP] = resolve_client_ip(
+        peer, request.headers.get("X-Forwarded-For"), settings.trusted_proxies
+    )
+    return await handler(request)
+
+
+def client_ip(request: web.Request) -> str:
+    return str(request.get(CLIENT_IP) or request.remote or "")
+
+
+def base_url(request: web.Request) -> str:
+    """The external base URL for absolute links: PUBLIC_URL, else X-Forwarded-Proto/-Host
+    from a trusted proxy, else what the request itself says."""
+    settings = request.config_dict[SETTINGS]
+    if settings.public_url:
+        return settings.public_url
+    scheme, host = request.scheme, request.host
+    if request.get(FROM_TRUSTED_PROXY):
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        fwd_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        if proto in ("http", "https"):
+            scheme = proto
+        if fwd_host and all(ch.isalnum() or ch in ".-:[]" for ch in fwd_host):
+            host = fwd_host
+    return f"{scheme}://{host}"
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if base_url(request).startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    response.headers.pop("Server", None)

@@ -1,0 +1,200 @@
+"""Streaming a request body into an upload: bounded memory, positioned writes off the event
+loop, durable checkpoints, and a watcher that stops the read when the client goes idle or a
+newer request wants the upload. Whatever stops the body, the bytes on disk are synced and
+the offset that covers them is recorded before anyone is told about it.
+"""
+
+import asyncio
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import StreamReader
+
+from tuslog.server.tus_headers import Checksum
+from tuslog.storage.filestore import DataFile, StorageFullError
+from tuslog.storage.locks import HeldLock
+
+WRITE_BUFFER = 4 * 1024 * 1024
+_WATCH_INTERVAL = 0.1
+
+
+class Stop(enum.Enum):
+    DISCONNECTED = "disconnected"
+    IDLE = "idle"
+    RELEASED = "released"
+    DISK_FULL = "disk_full"
+    TOO_LARGE = "too_large"
+
+
+class _StopReading(Exception):
+    def __init__(self, reason: Stop) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+@dataclass
+class Received:
+    offset: int
+    stop: Stop | None
+    checksum_ok: bool | None
+    digest: Any | None
+
+
+@dataclass
+class ReceiveLimits:
+    read_timeout: float
+    checkpoint_bytes: int
+    checkpoint_seconds: float
+
+
+class BodyReceiver:
+    """One PATCH (or creation-with-upload) body, from ``start`` up to ``limit`` bytes."""
+
+    def __init__(
+        self,
+        *,
+        content: StreamReader,
+        data: DataFile,
+        start: int,
+        limit: int,
+        limits: ReceiveLimits,
+        held: HeldLock,
+        digest: Any | None,
+        checksum: Checksum | None,
+        record_offset: Callable[[int], Awaitable[None]],
+    ) -> None:
+        self._content = content
+        self._data = data
+        self._start = start
+        self._limit = limit
+        self._limits = limits
+        self._held = held
+        self._digest = digest
+        self._checksum = checksum
+        self._chunk_hash = checksum.new_hasher() if checksum else None
+        self._record_offset = record_offset
+        self._written = start
+        self._durable = start
+        self._last_read = time.monotonic()
+        self._last_checkpoint = time.monotonic()
+
+    async def run(self) -> Received:
+        self._held.on_release_request(lambda: self._stop(Stop.RELEASED))
+        watcher = asyncio.create_task(self._watch())
+        try:
+            stop = await self._pump()
+        finally:
+            watcher.cancel()
+            self._held.on_release_request(None)
+        return await self._finish(stop)
+
+    def _stop(self, reason: Stop) -> None:
+        if self._content.exception() is None:
+            self._content.set_exception(_StopReading(reason))
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(_WATCH_INTERVAL)
+            if time.monotonic() - self._last_read > self._limits.read_timeout:
+                self._stop(Stop.IDLE)
+            elif await asyncio.to_thread(self._held.release_requested_elsewhere):
+                self._stop(Stop.RELEASED)
+
+    async def _pump(self) -> Stop | None:
+        buffer = bytearray()
+        pending: asyncio.Future[None] | None = None
+        position = self._start
+        stop: Stop | None = None
+        try:
+            while True:
+                try:
+                    chunk = await self._content.readany()
+                except _StopReading as exc:
+                    stop = exc.reason
+                    break
+                except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+                    stop = _classify(exc)
+                    break
+                except Exception as exc:  # aiohttp payload errors on a cut connection
+                    stop = _classify(exc)
+                    break
+                if not chunk:
+                    break
+                self._last_read = time.monotonic()
+                if position + len(buffer) + len(chunk) > self._limit:
+                    stop = Stop.TOO_LARGE
+                    break
+                buffer += chunk
+                if len(buffer) >= WRITE_BUFFER:
+                    await self._settle(pending)
+                    pending = self._submit(buffer, position)
+                    position += len(buffer)
+                    buffer = bytearray()
+                    if self._checkpoint_due():
+                        await self._settle(pending)
+                        pending = None
+                        await self._checkpoint()
+            await self._settle(pending)
+            pending = None
+            if buffer:
+                await self._settle(self._submit(buffer, position))
+        except StorageFullError:
+            return Stop.DISK_FULL
+        finally:
+            if pending is not None:
+                await asyncio.wait([pending])
+        return stop
+
+    def _submit(self, buffer: bytearray, position: int) -> asyncio.Future[None]:
+        return asyncio.get_running_loop().run_in_executor(None, self._write, buffer, position)
+
+    def _write(self, buffer: bytearray, position: int) -> None:
+        try:
+            self._data.write_at(buffer, position)
+        except StorageFullError as exc:
+            self._account(memoryview(buffer)[: exc.written])
+            raise
+        self._account(buffer)
+
+    def _account(self, data: bytearray | memoryview) -> None:
+        self._written += len(data)
+        if self._digest is not None:
+            self._digest.update(data)
+        if self._chunk_hash is not None:
+            self._chunk_hash.update(data)
+
+    async def _settle(self, pending: asyncio.Future[None] | None) -> None:
+        if pending is not None:
+            await pending
+
+    def _checkpoint_due(self) -> bool:
+        if self._checksum is not None:
+            return False  # a checksummed chunk is kept whole or not at all
+        return (
+            self._written - self._durable >= self._limits.checkpoint_bytes
+            or time.monotonic() - self._last_checkpoint >= self._limits.checkpoint_seconds
+        )
+
+    async def _checkpoint(self) -> None:
+        if self._written != self._durable:
+            await asyncio.to_thread(self._data.sync)
+            await self._record_offset(self._written)
+            self._durable = self._written
+        self._last_checkpoint = time.monotonic()
+
+    async def _finish(self, stop: Stop | None) -> Received:
+        checksum_ok: bool | None = None
+        if self._checksum is not None and self._chunk_hash is not None:
+            checksum_ok = stop is None and self._chunk_hash.digest() == self._checksum.digest
+            if not checksum_ok:
+                await asyncio.to_thread(self._data.truncate, self._start)
+                return Received(self._start, stop, checksum_ok, None)
+        await self._checkpoint()
+        return Received(self._durable, stop, checksum_ok, self._digest)
+
+
+def _classify(exc: BaseException) -> Stop:
+    return Stop.DISCONNECTED

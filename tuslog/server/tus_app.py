@@ -1,0 +1,112 @@
+"""The tus sub-app at /files/: routing (with X-HTTP-Method-Override), version check, CORS,
+and rendering of errors as text/plain with Tus-Resumable."""
+
+from aiohttp import web
+
+from tuslog import errors
+from tuslog.keys import SETTINGS
+from tuslog.server import tus_handlers
+from tuslog.server.net import Handler
+from tuslog.server.tus_headers import CHECKSUM_ALGORITHMS, TUS_VERSION
+
+EXTENSIONS = (
+    "creation,creation-with-upload,creation-defer-length,expiration,checksum,"
+    "termination,concatenation"
+)
+METHODS = ("OPTIONS", "HEAD", "POST", "PATCH", "DELETE")
+CORS_ALLOW_HEADERS = (
+    "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Metadata, "
+    "Upload-Offset, Upload-Checksum, Upload-Concat, Upload-Defer-Length, "
+    "X-HTTP-Method-Override, X-Requested-With, X-Request-ID"
+)
+CORS_EXPOSE_HEADERS = (
+    "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "
+    "Upload-Defer-Length, Upload-Concat, Tus-Resumable, Tus-Version, Tus-Extension, "
+    "Tus-Max-Size, Tus-Checksum-Algorithm, Tuslog-Upload-State, Tuslog-Ticket, Tuslog-Sha256"
+)
+
+
+def effective_method(request: web.Request) -> str:
+    override = request.headers.get("X-HTTP-Method-Override")
+    return override.strip().upper() if override else request.method
+
+
+def error_response(error: errors.TuslogError) -> web.Response:
+    response = web.Response(status=error.status, text=error.message + "\n")
+    response.headers.update(error.headers)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    origin = request.headers.get("Origin")
+    allowed = request.config_dict[SETTINGS].cors_origins
+    if not origin or not ("*" in allowed or origin in allowed):
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+@web.middleware
+async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        method = effective_method(request)
+        if method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
+            raise errors.UNSUPPORTED_VERSION()
+        response = await handler(request)
+    except errors.TuslogError as exc:
+        response = error_response(exc)
+    except web.HTTPException as exc:
+        response = web.Response(status=exc.status, text=(exc.reason or "error") + "\n")
+    response.headers["Tus-Resumable"] = TUS_VERSION
+    _cors(request, response)
+    return response
+
+
+async def options(request: web.Request) -> web.Response:
+    settings = request.config_dict[SETTINGS]
+    headers = {
+        "Tus-Version": TUS_VERSION,
+        "Tus-Extension": EXTENSIONS,
+        "Tus-Max-Size": str(settings.max_upload_size),
+        "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+    }
+    if request.headers.get("Access-Control-Request-Method"):
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": ", ".join(METHODS),
+                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                "Access-Control-Max-Age": "86400",
+            }
+        )
+    return web.Response(status=204, headers=headers)
+
+
+_COLLECTION: dict[str, Handler] = {"OPTIONS": options, "POST": tus_handlers.create}
+_RESOURCE: dict[str, Handler] = {
+    "OPTIONS": options,
+    "HEAD": tus_handlers.head,
+    "PATCH": tus_handlers.patch,
+    "DELETE": tus_handlers.terminate,
+}
+
+
+def _dispatch(table: dict[str, Handler]) -> Handler:
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        handler = table.get(effective_method(request))
+        if handler is None:
+            raise errors.METHOD_NOT_ALLOWED(
+                headers={"Allow": ", ".join(table)},
+            )
+        return await handler(request)
+
+    return dispatch
+
+
+def create_tus_app() -> web.Application:
+    app = web.Application(middlewares=[tus_middleware])
+    app.router.add_route("*", "/", _dispatch(_COLLECTION))
+    app.router.add_route("*", "/{upload_id}", _dispatch(_RESOURCE))
+    return app

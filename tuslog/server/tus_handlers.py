@@ -1,0 +1,197 @@
+"""tus verbs. Handlers parse HTTP, own the transactions and the lock, and call services."""
+
+import asyncio
+import secrets
+from email.utils import format_datetime
+
+from aiohttp import web
+
+from tuslog import errors
+from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
+from tuslog.keys import DIGESTS, LIMITER, LOCKS, SESSIONS, SETTINGS, STORE
+from tuslog.server import tus_receive
+from tuslog.server.net import base_url, client_ip
+from tuslog.server.tus_headers import (
+    OFFSET_CONTENT_TYPE,
+    Concat,
+    declared_sha256,
+    display_filename,
+    parse_checksum,
+    parse_concat,
+    parse_metadata,
+    parse_uint,
+)
+from tuslog.services import tokens, uploads
+
+_UPLOAD_ID_CHARS = frozenset("0123456789abcdef")
+
+
+def upload_headers(upload: Upload, ticket: str, *, full: bool = False) -> dict[str, str]:
+    headers = {
+        "Upload-Offset": str(upload.offset),
+        "Tuslog-Upload-State": upload.state.value,
+        "Tuslog-Ticket": ticket,
+    }
+    if upload.length is not None:
+        headers["Upload-Length"] = str(upload.length)
+    else:
+        headers["Upload-Defer-Length"] = "1"
+    if upload.state is UploadState.RECEIVING and upload.expires_at is not None:
+        headers["Upload-Expires"] = format_datetime(upload.expires_at, usegmt=True)
+    if upload.sha256:
+        headers["Tuslog-Sha256"] = upload.sha256
+    if full:
+        headers["Cache-Control"] = "no-store"
+        if upload.metadata_raw:
+            headers["Upload-Metadata"] = upload.metadata_raw
+        if upload.concat:
+            headers["Upload-Concat"] = upload.concat
+    return headers
+
+
+def _bearer(request: web.Request) -> str | None:
+    value = request.headers.get("Authorization", "")
+    scheme, _, credentials = value.partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+
+
+async def authorize(request: web.Request) -> UploadToken:
+    ip = client_ip(request)
+    limiter = request.config_dict[LIMITER]
+    retry_after = limiter.retry_after(ip)
+    if retry_after is not None:
+        raise errors.RATE_LIMITED(retry_after=retry_after)
+    async with request.config_dict[SESSIONS]() as session:
+        try:
+            return await tokens.authenticate(session, _bearer(request))
+        except errors.TuslogError:
+            limiter.fail(ip)
+            raise
+
+
+def _upload_id(request: web.Request) -> str:
+    upload_id = request.match_info["upload_id"]
+    if len(upload_id) != 32 or not _UPLOAD_ID_CHARS.issuperset(upload_id):
+        raise errors.UPLOAD_NOT_FOUND()
+    return upload_id
+
+
+async def load_owned(
+    request: web.Request, upload_id: str, token: UploadToken
+) -> tuple[Upload, str]:
+    """The upload, if it exists, belongs to ``token`` and has not expired or been ended."""
+    async with request.config_dict[SESSIONS]() as session:
+        found = await uploads.load(session, upload_id)
+    if found is None:
+        raise errors.UPLOAD_NOT_FOUND()
+    upload, ticket = found
+    if upload.token_id != token.id:
+        raise errors.TOKEN_NOT_OWNER()
+    expired = upload.expires_at is not None and upload.expires_at < utcnow()
+    if upload.state.gone or (upload.state is UploadState.RECEIVING and expired):
+        raise errors.UPLOAD_GONE()
+    return upload, ticket
+
+
+async def head(request: web.Request) -> web.Response:
+    upload_id = _upload_id(request)
+    token = await authorize(request)
+    await load_owned(request, upload_id, token)
+    async with request.config_dict[LOCKS].hold(upload_id):
+        upload, ticket = await tus_receive.reconcile(request, upload_id)
+    return web.Response(status=200, headers=upload_headers(upload, ticket, full=True))
+
+
+async def patch(request: web.Request) -> web.Response:
+    if request.content_type != OFFSET_CONTENT_TYPE:
+        raise errors.BAD_CONTENT_TYPE()
+    offset = parse_uint("Upload-Offset", request.headers.get("Upload-Offset"))
+    if offset is None:
+        raise errors.BAD_REQUEST("PATCH needs an Upload-Offset header.")
+    checksum = parse_checksum(request.headers.get("Upload-Checksum"))
+    new_length = parse_uint("Upload-Length", request.headers.get("Upload-Length"))
+    upload_id = _upload_id(request)
+    token = await authorize(request)
+    await load_owned(request, upload_id, token)
+    async with request.config_dict[LOCKS].hold(upload_id) as held:
+        upload, ticket = await tus_receive.reconcile(request, upload_id)
+        if upload.offset != offset:
+            raise errors.OFFSET_MISMATCH(
+                f"Upload-Offset is {offset} but the server has {upload.offset}; resume from there.",
+                headers={"Upload-Offset": str(upload.offset)},
+            )
+        if new_length is not None:
+            upload = await tus_receive.declare_length(request, upload, token, new_length)
+        upload = await tus_receive.receive(request, upload, token, held, checksum)
+    return web.Response(status=204, headers=upload_headers(upload, ticket))
+
+
+async def terminate(request: web.Request) -> web.Response:
+    upload_id = _upload_id(request)
+    token = await authorize(request)
+    upload, _ = await load_owned(request, upload_id, token)
+    if upload.state.finished:
+        raise errors.UPLOAD_FINISHED(
+            "Finished uploads can only be deleted by support staff.",
+        )
+    locks = request.config_dict[LOCKS]
+    async with locks.hold(upload_id):
+        async with request.config_dict[SESSIONS].begin() as session:
+            await uploads.mark_gone(
+                session,
+                upload_id,
+                UploadState.TERMINATED,
+                f"token:{token.prefix}",
+                client_ip(request),
+            )
+        await asyncio.to_thread(request.config_dict[STORE].delete, upload_id)
+        request.config_dict[DIGESTS].drop(upload_id)
+        locks.discard(upload_id)
+    return web.Response(status=204)
+
+
+def _has_body(request: web.Request) -> bool:
+    if request.content_type != OFFSET_CONTENT_TYPE:
+        return False
+    return request.content_length is None or request.content_length > 0
+
+
+def _creation_length(request: web.Request, concat: Concat | None) -> int | None:
+    length = parse_uint("Upload-Length", request.headers.get("Upload-Length"))
+    defer = request.headers.get("Upload-Defer-Length")
+    if concat is not None and not concat.partial:
+        if length is not None or defer is not None:
+            raise errors.BAD_REQUEST("A final concatenation takes no Upload-Length.")
+        return None
+    if defer is not None and defer.strip() != "1":
+        raise errors.BAD_REQUEST("Upload-Defer-Length must be 1.")
+    if (length is None) == (defer is None):
+        raise errors.BAD_REQUEST("Send either Upload-Length or Upload-Defer-Length: 1.")
+    max_size = request.config_dict[SETTINGS].max_upload_size
+    if length is not None and length > max_size:
+        raise errors.TOO_LARGE(f"The upload is larger than the server accepts ({max_size} bytes).")
+    return length
+
+
+async def create(request: web.Request) -> web.Response:
+    concat = parse_concat(request.headers.get("Upload-Concat"))
+    length = _creation_length(request, concat)
+    raw_metadata = request.headers.get("Upload-Metadata", "").strip()
+    metadata = parse_metadata(raw_metadata)
+    new = uploads.NewUpload(
+        upload_id=secrets.token_hex(16),
+        length=length,
+        metadata_raw=raw_metadata,
+        filename=display_filename(metadata),
+        declared_sha256=declared_sha256(metadata),
+        concat=None,
+        client_ip=client_ip(request),
+    )
+    token = await authorize(request)
+    upload, ticket = await tus_receive.create_upload(request, token, new, concat)
+    if _has_body(request) and upload.state is UploadState.RECEIVING:
+        async with request.config_dict[LOCKS].hold(upload.id) as held:
+            upload = await tus_receive.receive(request, upload, token, held, None)
+    headers = upload_headers(upload, ticket)
+    headers["Location"] = f"{base_url(request)}/files/{upload.id}"
+    return web.Response(status=201, headers=headers)

@@ -1,0 +1,265 @@
+"""The stateful half of the tus handlers: creating uploads, reconciling the data file with
+the recorded offset, receiving bodies and completing uploads. Callers hold the lock."""
+
+import asyncio
+import dataclasses
+from datetime import datetime
+
+from aiohttp import web
+
+from tuslog import errors
+from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
+from tuslog.keys import DIGESTS, SESSIONS, SETTINGS, STORE
+from tuslog.server.net import client_ip
+from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
+from tuslog.server.tus_headers import Checksum, Concat
+from tuslog.services import audit, tokens, uploads
+from tuslog.storage.locks import HeldLock
+
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+async def _reload(request: web.Request, upload_id: str) -> tuple[Upload, str]:
+    async with request.config_dict[SESSIONS]() as session:
+        found = await uploads.load(session, upload_id)
+    if found is None:
+        raise errors.UPLOAD_NOT_FOUND()
+    if found[0].state.gone:
+        raise errors.UPLOAD_GONE()
+    return found
+
+
+async def reconcile(request: web.Request, upload_id: str) -> tuple[Upload, str]:
+    """Under the lock: cut the data file back to the recorded offset (bytes past it were
+    never acknowledged), or record a shorter file's real size if bytes were lost."""
+    upload, ticket = await _reload(request, upload_id)
+    if upload.state is not UploadState.RECEIVING:
+        return upload, ticket
+    store = request.config_dict[STORE]
+    size = await asyncio.to_thread(store.size, upload_id)
+    if size is None:
+        raise errors.UPLOAD_GONE("The data of this upload is missing; start a new upload.")
+    if size > upload.offset:
+        data = await asyncio.to_thread(store.open, upload_id)
+        try:
+            await asyncio.to_thread(data.truncate, upload.offset)
+        finally:
+            data.close()
+    elif size < upload.offset:
+        request.config_dict[DIGESTS].drop(upload_id)
+        upload.expires_at = await _record(request, upload_id, size)
+        upload.offset = size
+    return upload, ticket
+
+
+async def _record(request: web.Request, upload_id: str, offset: int) -> datetime:
+    async with request.config_dict[SESSIONS].begin() as session:
+        return await uploads.record_offset(
+            session, upload_id, offset, request.config_dict[SETTINGS].upload_expiry
+        )
+
+
+async def declare_length(
+    request: web.Request, upload: Upload, token: UploadToken, length: int
+) -> Upload:
+    """A deferred length arrives on a PATCH: once, not below the offset, within limits."""
+    if upload.length is not None:
+        if upload.length == length:
+            return upload
+        raise errors.BAD_REQUEST("Upload-Length is already set and cannot change.")
+    if length < upload.offset:
+        raise errors.BAD_REQUEST(f"Upload-Length {length} is below the offset {upload.offset}.")
+    if length > request.config_dict[SETTINGS].max_upload_size:
+        raise errors.TOO_LARGE()
+    async with request.config_dict[SESSIONS].begin() as session:
+        await uploads.check_quota(session, token, length - upload.offset)
+        await uploads.set_length(session, upload.id, length)
+    upload.length = length
+    return upload
+
+
+def _limit(request: web.Request, upload: Upload) -> int:
+    if upload.length is not None:
+        return upload.length
+    return int(request.config_dict[SETTINGS].max_upload_size)
+
+
+async def receive(
+    request: web.Request,
+    upload: Upload,
+    token: UploadToken,
+    held: HeldLock,
+    checksum: Checksum | None,
+) -> Upload:
+    settings = request.config_dict[SETTINGS]
+    store = request.config_dict[STORE]
+    digests = request.config_dict[DIGESTS]
+    limit = _limit(request, upload)
+    remaining = limit - upload.offset
+    if request.content_length is not None and request.content_length > remaining:
+        raise errors.TOO_LARGE(
+            f"The body ({request.content_length} bytes) goes past the upload's end "
+            f"({remaining} bytes left).",
+            headers={"Upload-Offset": str(upload.offset)},
+        )
+
+    async def record(offset: int) -> None:
+        upload.expires_at = await _record(request, upload.id, offset)
+
+    data = await asyncio.to_thread(store.open, upload.id)
+    try:
+        received = await BodyReceiver(
+            content=request.content,
+            data=data,
+            start=upload.offset,
+            limit=limit,
+            limits=ReceiveLimits(
+                read_timeout=settings.read_timeout.total_seconds(),
+                checkpoint_bytes=settings.checkpoint_bytes,
+                checkpoint_seconds=settings.checkpoint_seconds,
+            ),
+            held=held,
+            digest=digests.take(upload.id, upload.offset),
+            checksum=checksum,
+            record_offset=record,
+        ).run()
+    finally:
+        data.close()
+    upload.offset = received.offset
+    if received.digest is not None:
+        digests.put(upload.id, received.offset, received.digest)
+    else:
+        digests.drop(upload.id)
+    offset_header = {"Upload-Offset": str(upload.offset)}
+    if received.checksum_ok is False and received.stop is None:
+        raise errors.CHECKSUM_MISMATCH(headers=offset_header)
+    if received.stop is not None:
+        raise _stop_error(received.stop, offset_header)
+    if upload.length is not None and upload.offset == upload.length:
+        upload = await complete(request, upload, token)
+    return upload
+
+
+def _stop_error(stop: Stop, headers: dict[str, str]) -> errors.TuslogError:
+    if stop is Stop.DISK_FULL:
+        return errors.DISK_FULL(headers=headers)
+    if stop is Stop.TOO_LARGE:
+        return errors.TOO_LARGE("The body goes past the upload's length.", headers=headers)
+    if stop is Stop.IDLE:
+        return errors.READ_TIMEOUT(headers={**headers, "Connection": "close"})
+    if stop is Stop.RELEASED:
+        return errors.UPLOAD_LOCKED("A newer request took over this upload.", headers=headers)
+    return errors.BAD_REQUEST(
+        "The request body ended early; what arrived was kept.", headers=headers
+    )
+
+
+async def complete(request: web.Request, upload: Upload, token: UploadToken) -> Upload:
+    digests = request.config_dict[DIGESTS]
+    running = digests.take(upload.id, upload.offset)
+    digests.drop(upload.id)
+    if running is not None:
+        sha256 = running.hexdigest()
+    else:
+        store = request.config_dict[STORE]
+        sha256 = await asyncio.to_thread(store.sha256, upload.id, upload.offset)
+    async with request.config_dict[SESSIONS].begin() as session:
+        state = await uploads.mark_complete(
+            session, upload, sha256, f"token:{token.prefix}", client_ip(request)
+        )
+    return _finished(upload, state, sha256)
+
+
+def _finished(upload: Upload, state: UploadState, sha256: str) -> Upload:
+    upload.state = state
+    upload.sha256 = sha256
+    upload.expires_at = None
+    return upload
+
+
+async def create_upload(
+    request: web.Request, token: UploadToken, new: uploads.NewUpload, concat: Concat | None
+) -> tuple[Upload, str]:
+    """Admission, the atomic use of a token attempt, the record and the empty data file."""
+    settings = request.config_dict[SETTINGS]
+    store = request.config_dict[STORE]
+    partials: list[Upload] = []
+    if concat is not None and not concat.partial:
+        partials = await _finished_partials(request, token, concat)
+        new = dataclasses.replace(
+            new,
+            length=sum(p.length or 0 for p in partials),
+            concat="final;" + " ".join(f"/files/{p.id}" for p in partials),
+        )
+    elif concat is not None:
+        new = dataclasses.replace(new, concat="partial")
+    await asyncio.to_thread(store.create, new.upload_id)
+    try:
+        async with request.config_dict[SESSIONS].begin() as session:
+            if concat is not None and concat.partial:
+                if not tokens.usable_for_new_upload(token, utcnow()):
+                    raise errors.TOKEN_INVALID()
+            else:
+                await tokens.consume_attempt(session, token, new.client_ip)
+            await uploads.serialise_admission(session)
+            if new.length:
+                if not partials:
+                    await uploads.check_quota(session, token, new.length)
+                free = await asyncio.to_thread(store.free_space)
+                await uploads.check_space(
+                    session, new.length, uploads.Admission(free, settings.min_free_space)
+                )
+            upload = uploads.insert(session, token, new, settings.upload_expiry)
+            found = await uploads.load(session, new.upload_id)
+    except BaseException:
+        await asyncio.to_thread(store.delete, new.upload_id)
+        raise
+    assert found is not None
+    upload, ticket = found
+    if partials:
+        upload = await _concatenate(request, upload, token, partials)
+    elif new.length == 0:
+        upload = await complete(request, upload, token)
+    return upload, ticket
+
+
+async def _finished_partials(
+    request: web.Request, token: UploadToken, concat: Concat
+) -> list[Upload]:
+    partials = []
+    async with request.config_dict[SESSIONS]() as session:
+        for upload_id in concat.upload_ids:
+            found = await uploads.load(session, upload_id)
+            upload = found[0] if found else None
+            if (
+                upload is None
+                or upload.token_id != token.id
+                or not upload.is_partial
+                or not upload.state.finished
+            ):
+                raise errors.CONCAT_INVALID(
+                    f"Upload {upload_id} is not a finished partial upload of this token."
+                )
+            partials.append(upload)
+    return partials
+
+
+async def _concatenate(
+    request: web.Request, upload: Upload, token: UploadToken, partials: list[Upload]
+) -> Upload:
+    store = request.config_dict[STORE]
+    sources = [(p.id, p.length or 0) for p in partials]
+    sha256 = await asyncio.to_thread(store.concatenate, upload.id, sources)
+    actor = f"token:{token.prefix}"
+    async with request.config_dict[SESSIONS].begin() as session:
+        await uploads.record_offset(
+            session, upload.id, upload.length or 0, request.config_dict[SETTINGS].upload_expiry
+        )
+        upload.offset = upload.length or 0
+        state = await uploads.mark_complete(session, upload, sha256, actor, client_ip(request))
+        for partial in partials:
+            await uploads.mark_gone(session, partial.id, UploadState.TERMINATED, actor, None)
+        audit.record(session, actor, "upload.concatenated", upload.id, parts=len(partials))
+    for partial in partials:
+        await asyncio.to_thread(store.delete, partial.id)
+    return _finished(upload, state, sha256)

@@ -1,0 +1,1 @@
+"""Plain async functions over an AsyncSession. They raise TuslogError, never web.HTTP*."""

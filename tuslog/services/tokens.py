@@ -1,0 +1,142 @@
+"""One-time upload tokens: random, shown once, stored only as a SHA-256 hash.
+
+A token is ``tlu_<8 base32>_<43 base64url>``: 256 random bits plus a readable prefix that
+staff use to list and revoke it. SHA-256 (not a slow password hash) is right here because
+the secret has 256 bits of entropy; lookups go by prefix and end in a timing-safe compare.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tuslog import errors
+from tuslog.db.models import Ticket, TicketStatus, UploadToken, utcnow
+from tuslog.services import audit, tickets
+
+TOKEN_SCHEME = "tlu"  # noqa: S105 - a public prefix, not a secret
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    record: UploadToken
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> tuple[str, str]:
+    prefix = f"{TOKEN_SCHEME}_" + base64.b32encode(secrets.token_bytes(5)).decode().lower()
+    return prefix, f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def prefix_of(token: str) -> str | None:
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_SCHEME or len(parts[1]) != 8:
+        return None
+    return f"{parts[0]}_{parts[1]}"
+
+
+async def issue(
+    session: AsyncSession,
+    number: str,
+    *,
+    uploads: int,
+    ttl: timedelta,
+    max_bytes: int | None,
+    actor: str,
+) -> IssuedToken:
+    ticket = await tickets.get(session, number)
+    if ticket.status is not TicketStatus.OPEN:
+        raise errors.INVALID_VALUE(f"Ticket {number} is resolved; reopen it to issue tokens.")
+    if uploads < 1:
+        raise errors.INVALID_VALUE("A token needs at least one upload.")
+    if ttl <= timedelta(0):
+        raise errors.INVALID_VALUE("A token's lifetime must be positive.")
+    if max_bytes is not None and max_bytes < 1:
+        raise errors.INVALID_VALUE("A token's byte quota must be positive.")
+    for _ in range(5):
+        prefix, token = _new_token()
+        record = UploadToken(
+            ticket_id=ticket.id,
+            prefix=prefix,
+            token_hash=hash_token(token),
+            expires_at=utcnow() + ttl,
+            max_uses=uploads,
+            uses=0,
+            max_bytes=max_bytes,
+            created_by=actor,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(record)
+        except IntegrityError:
+            continue
+        audit.record(session, actor, "token.issued", prefix, ticket=number, uploads=uploads)
+        return IssuedToken(token, record)
+    raise RuntimeError("could not find a free token prefix")
+
+
+async def authenticate(session: AsyncSession, token: str | None) -> UploadToken:
+    """The token's record if the token exists and is not revoked (expiry and uses are the
+    caller's business: resuming ignores them). Uniform error otherwise."""
+    prefix = prefix_of(token) if token else None
+    record = None
+    if prefix is not None:
+        record = await session.scalar(select(UploadToken).where(UploadToken.prefix == prefix))
+    expected = record.token_hash if record is not None else hash_token("")
+    matches = hmac.compare_digest(expected, hash_token(token or ""))
+    if record is None or not matches or record.revoked_at is not None:
+        raise errors.TOKEN_INVALID()
+    return record
+
+
+def usable_for_new_upload(record: UploadToken, now: datetime) -> bool:
+    return record.revoked_at is None and record.expires_at > now and record.uses < record.max_uses
+
+
+async def consume_attempt(
+    session: AsyncSession, record: UploadToken, client_ip: str | None
+) -> None:
+    """Atomically use one of the token's uploads; uniform 401 if none is left."""
+    now = utcnow()
+    result = await session.execute(
+        update(UploadToken)
+        .where(
+            and_(
+                UploadToken.id == record.id,
+                UploadToken.uses < UploadToken.max_uses,
+                UploadToken.revoked_at.is_(None),
+                UploadToken.expires_at > now,
+            )
+        )
+        .values(uses=UploadToken.uses + 1, last_used_at=now, last_used_ip=client_ip)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise errors.TOKEN_INVALID()
+
+
+async def revoke(session: AsyncSession, prefix: str, *, actor: str) -> UploadToken:
+    record = await session.scalar(select(UploadToken).where(UploadToken.prefix == prefix))
+    if record is None:
+        raise errors.TOKEN_NOT_FOUND(f"No upload token with prefix {prefix}.")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+        audit.record(session, actor, "token.revoked", prefix)
+    return record
+
+
+async def list_for(session: AsyncSession, number: str | None) -> list[tuple[UploadToken, str]]:
+    query = select(UploadToken, Ticket.number).join(Ticket).order_by(UploadToken.created_at.desc())
+    if number is not None:
+        query = query.where(Ticket.number == number)
+    return [(token, ticket_number) for token, ticket_number in await session.execute(query)]

@@ -1,0 +1,187 @@
+"""Upload records: admission, offsets, completion, expiry, termination."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tuslog import errors
+from tuslog.db.models import Ticket, Upload, UploadState, UploadToken, utcnow
+from tuslog.services import audit
+
+# Any constant works; it only has to be the same in every process (PostgreSQL advisory lock).
+_ADMISSION_LOCK_KEY = 0x7475736C
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What creation needs to know about the disk at that moment."""
+
+    free_bytes: int
+    reserve: int
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    upload_id: str
+    length: int | None
+    metadata_raw: str
+    filename: str
+    declared_sha256: str | None
+    concat: str | None
+    client_ip: str | None
+
+
+async def promised_bytes(session: AsyncSession) -> int:
+    """Bytes still owed to unfinished uploads of known length."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(Upload.length - Upload.offset), 0)).where(
+            Upload.state == UploadState.RECEIVING, Upload.length.is_not(None)
+        )
+    )
+    return int(total or 0)
+
+
+async def token_bytes(session: AsyncSession, token_id: int) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(func.coalesce(Upload.length, Upload.offset)), 0)).where(
+            Upload.token_id == token_id,
+            Upload.state.not_in([UploadState.EXPIRED, UploadState.TERMINATED]),
+        )
+    )
+    return int(total or 0)
+
+
+async def serialise_admission(session: AsyncSession) -> None:
+    """Make concurrent creations take turns so two cannot both claim the last free bytes.
+    SQLite already serialises writers; PostgreSQL needs a transaction-scoped advisory lock."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMISSION_LOCK_KEY}
+        )
+
+
+async def check_space(session: AsyncSession, length: int, disk: Admission) -> None:
+    available = disk.free_bytes - disk.reserve - await promised_bytes(session)
+    if length > available:
+        raise errors.NO_SPACE(
+            f"Not enough free space on the server for {length} bytes "
+            f"({max(available, 0)} available); ask support to free space."
+        )
+
+
+async def check_quota(session: AsyncSession, token: UploadToken, length: int) -> None:
+    if token.max_bytes is None:
+        return
+    used = await token_bytes(session, token.id)
+    if used + length > token.max_bytes:
+        raise errors.QUOTA_EXCEEDED(
+            f"This token allows {token.max_bytes} bytes in all; {used} are already used."
+        )
+
+
+def insert(session: AsyncSession, token: UploadToken, new: NewUpload, expiry: timedelta) -> Upload:
+    now = utcnow()
+    upload = Upload(
+        id=new.upload_id,
+        ticket_id=token.ticket_id,
+        token_id=token.id,
+        metadata_raw=new.metadata_raw,
+        filename=new.filename,
+        length=new.length,
+        offset=0,
+        declared_sha256=new.declared_sha256,
+        state=UploadState.RECEIVING,
+        concat=new.concat,
+        client_ip=new.client_ip,
+        created_at=now,
+        updated_at=now,
+        expires_at=now + expiry,
+    )
+    session.add(upload)
+    audit.record(
+        session,
+        f"token:{token.prefix}",
+        "upload.created",
+        new.upload_id,
+        new.client_ip,
+        filename=new.filename,
+        length=new.length,
+    )
+    return upload
+
+
+async def load(session: AsyncSession, upload_id: str) -> tuple[Upload, str] | None:
+    row = (
+        await session.execute(
+            select(Upload, Ticket.number).join(Ticket).where(Upload.id == upload_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def record_offset(
+    session: AsyncSession, upload_id: str, offset: int, expiry: timedelta
+) -> datetime:
+    """Record a durable offset (the bytes are already fdatasync'ed) and slide the expiry."""
+    now = utcnow()
+    expires_at = now + expiry
+    await session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id)
+        .values(offset=offset, updated_at=now, expires_at=expires_at)
+    )
+    return expires_at
+
+
+async def set_length(session: AsyncSession, upload_id: str, length: int) -> None:
+    await session.execute(update(Upload).where(Upload.id == upload_id).values(length=length))
+
+
+def verification_state(declared: str | None, computed: str) -> UploadState:
+    if declared is None:
+        return UploadState.COMPLETE
+    return UploadState.VERIFIED if declared == computed else UploadState.CORRUPT
+
+
+async def mark_complete(
+    session: AsyncSession, upload: Upload, sha256: str, actor: str, client_ip: str | None
+) -> UploadState:
+    state = verification_state(upload.declared_sha256, sha256)
+    now = utcnow()
+    await session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id)
+        .values(state=state, sha256=sha256, completed_at=now, updated_at=now, expires_at=None)
+    )
+    action = "upload.corrupt" if state is UploadState.CORRUPT else "upload.completed"
+    audit.record(session, actor, action, upload.id, client_ip, sha256=sha256, length=upload.length)
+    return state
+
+
+async def mark_gone(
+    session: AsyncSession, upload_id: str, state: UploadState, actor: str, client_ip: str | None
+) -> None:
+    now = utcnow()
+    await session.execute(
+        update(Upload).where(Upload.id == upload_id).values(state=state, updated_at=now)
+    )
+    audit.record(session, actor, f"upload.{state.value}", upload_id, client_ip)
+
+
+async def due_for_expiry(session: AsyncSession, now: datetime, limit: int = 500) -> list[str]:
+    return list(
+        await session.scalars(
+            select(Upload.id)
+            .where(Upload.state == UploadState.RECEIVING, Upload.expires_at < now)
+            .limit(limit)
+        )
+    )
+
+
+async def list_for(session: AsyncSession, number: str | None) -> list[tuple[Upload, str]]:
+    query = select(Upload, Ticket.number).join(Ticket).order_by(Upload.created_at.desc())
+    if number is not None:
+        query = query.where(Ticket.number == number)
+    return [(upload, ticket_number) for upload, ticket_number in await session.execute(query)]

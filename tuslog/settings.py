@@ -1,0 +1,120 @@
+"""All configuration, declared once. Environment only, prefix ``TUSLOG_``.
+
+The README's settings table is checked against this class by a test, so every field
+here needs a description; the description is what the table shows.
+"""
+
+from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tuslog.units import parse_duration, parse_size
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Network = IPv4Network | IPv6Network
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TUSLOG_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///data/tuslog.sqlite3",
+        description="SQLAlchemy URL: `sqlite+aiosqlite:///path` or `postgresql+asyncpg://…`",
+    )
+    storage_dir: Path = Field(Path("data/uploads"), description="Directory for upload data")
+    host: str = Field("127.0.0.1", description="Address `tuslog serve` listens on")
+    port: int = Field(8080, ge=1, le=65535, description="Port `tuslog serve` listens on")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the port")
+    public_url: str | None = Field(
+        None, description="External base URL (`https://logs.example.com`) for absolute links"
+    )
+    trusted_proxies: Annotated[list[Network], NoDecode, BeforeValidator(_split_list)] = Field(
+        default_factory=list,
+        description="CIDRs whose `X-Forwarded-*` headers are believed (comma-separated)",
+    )
+    max_upload_size: Size = Field(
+        parse_size("100G"), description="Largest upload accepted (`Tus-Max-Size`)"
+    )
+    min_free_space: Size = Field(
+        parse_size("1G"), description="Disk space never handed out to uploads"
+    )
+    upload_expiry: Duration = Field(
+        parse_duration("7d"), description="Inactivity after which an unfinished upload expires"
+    )
+    token_ttl: Duration = Field(parse_duration("7d"), description="Default lifetime of new tokens")
+    token_uploads: int = Field(1, ge=1, description="Default number of uploads per new token")
+    cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_list)] = Field(
+        default_factory=list,
+        description="Browser origins allowed to upload (comma-separated, `*` for any)",
+    )
+    read_timeout: Duration = Field(
+        parse_duration(60), description="Idle time per body read before a PATCH is cut"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    janitor_interval: Duration = Field(
+        parse_duration(60), description="How often the janitor looks for expired uploads"
+    )
+    checkpoint_bytes: Size = Field(
+        parse_size("64M"), description="Durable offset checkpoint during a PATCH, in bytes…"
+    )
+    checkpoint_seconds: float = Field(
+        2.0, gt=0, description="…or in seconds, whichever comes first"
+    )
+    lock_release_timeout: float = Field(
+        2.0, gt=0, description="How long a new request waits for a stale PATCH to let go"
+    )
+    auth_failure_limit: int = Field(
+        20, ge=1, description="Failed token attempts per client IP and window before 429"
+    )
+    auth_failure_window: Duration = Field(
+        parse_duration(300), description="Window of the failed-token rate limit"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _normalise_networks(cls, value: list[Any]) -> list[Network]:
+        return [ip_network(str(item), strict=False) for item in value]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class SettingsError(Exception):
+    """Raised with a one-line message naming the bad environment variable(s)."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            problems.append(f"TUSLOG_{field.upper()}: {error['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

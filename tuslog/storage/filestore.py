@@ -1,0 +1,140 @@
+"""The Store: creates, writes at an offset, reports and deletes upload bytes.
+
+It never sees HTTP. Its blocking methods run in worker threads (``asyncio.to_thread``);
+the caller decides when. Tests replace it (only) to fake failures such as a full disk.
+"""
+
+import errno
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_COPY_BLOCK = 4 * 1024 * 1024
+
+
+class StorageFullError(Exception):
+    """The disk filled during a write; ``written`` bytes of that buffer did reach the file."""
+
+    def __init__(self, written: int) -> None:
+        super().__init__("no space left on device")
+        self.written = written
+
+
+class DataFile:
+    """One open upload data file: positioned writes, durable sync, truncation."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def write_at(self, data: bytes | bytearray | memoryview, position: int) -> None:
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            try:
+                done += os.pwrite(self._fd, view[done:], position + done)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StorageFullError(done) from exc
+                raise
+
+    def sync(self) -> None:
+        os.fdatasync(self._fd)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
+        os.fdatasync(self._fd)
+
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class FileStore:
+    """Upload bytes as ``<root>/<id[:2]>/<id>``; lock files live under ``<root>/.locks``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.root / ".locks"
+
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.lock_dir.mkdir(exist_ok=True)
+
+    def path(self, upload_id: str) -> Path:
+        return self.root / upload_id[:2] / upload_id
+
+    def create(self, upload_id: str) -> None:
+        path = self.path(upload_id)
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        _fsync_dir(path.parent)
+
+    def open(self, upload_id: str) -> DataFile:
+        return DataFile(os.open(self.path(upload_id), os.O_WRONLY))
+
+    def size(self, upload_id: str) -> int | None:
+        try:
+            return self.path(upload_id).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def delete(self, upload_id: str) -> None:
+        self.path(upload_id).unlink(missing_ok=True)
+
+    def sha256(self, upload_id: str, length: int) -> str:
+        digest = hashlib.sha256()
+        for block in self.read_blocks(upload_id, 0, length):
+            digest.update(block)
+        return digest.hexdigest()
+
+    def read_blocks(self, upload_id: str, start: int, end: int) -> Iterator[bytes]:
+        with open(self.path(upload_id), "rb") as handle:
+            handle.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                block = handle.read(min(_COPY_BLOCK, remaining))
+                if not block:
+                    raise OSError(errno.EIO, f"upload {upload_id} is shorter than recorded")
+                remaining -= len(block)
+                yield block
+
+    def concatenate(self, target_id: str, sources: list[tuple[str, int]]) -> str:
+        """Write the sources (id, length) one after the other into ``target_id``; return SHA-256."""
+        digest = hashlib.sha256()
+        data = self.open(target_id)
+        try:
+            position = 0
+            for source_id, length in sources:
+                for block in self.read_blocks(source_id, 0, length):
+                    data.write_at(block, position)
+                    digest.update(block)
+                    position += len(block)
+            data.sync()
+        finally:
+            data.close()
+        return digest.hexdigest()
+
+    def free_space(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def check_writable(self) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-") as probe:
+            probe.write(b"ok")
+            probe.flush()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
