@@ -36,11 +36,17 @@ def create_app(settings: Settings, store: FileStore | None = None) -> web.Applic
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_janitor)
     app.on_response_prepare.append(add_security_headers)
+    app.on_shutdown.append(_stop_receiving)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     uploaders.add_routes(app.router)
     app.add_subapp("/files", create_tus_app())
     return app
+
+
+async def _stop_receiving(app: web.Application) -> None:
+    """On shutdown, open PATCHes save what they have and answer instead of being cut."""
+    app[LOCKS].release_all()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -173,6 +173,19 @@ def _creation_length(request: web.Request, concat: Concat | None) -> int | None:
     return length
 
 
+async def _receive_during_creation(
+    request: web.Request, upload: Upload, token: UploadToken
+) -> Upload:
+    """creation-with-upload: whatever happens to the body, the upload exists and the client
+    must learn its URL (or it would create another one and use another attempt), so the
+    answer stays 201 with the offset that was kept."""
+    async with request.config_dict[LOCKS].hold(upload.id) as held:
+        try:
+            return await tus_receive.receive(request, upload, token, held, None)
+        except errors.TuslogError:
+            return upload
+
+
 async def create(request: web.Request) -> web.Response:
     concat = parse_concat(request.headers.get("Upload-Concat"))
     length = _creation_length(request, concat)
@@ -190,8 +203,7 @@ async def create(request: web.Request) -> web.Response:
     token = await authorize(request)
     upload, ticket = await tus_receive.create_upload(request, token, new, concat)
     if _has_body(request) and upload.state is UploadState.RECEIVING:
-        async with request.config_dict[LOCKS].hold(upload.id) as held:
-            upload = await tus_receive.receive(request, upload, token, held, None)
+        upload = await _receive_during_creation(request, upload, token)
     headers = upload_headers(upload, ticket)
     headers["Location"] = f"{base_url(request)}/files/{upload.id}"
     return web.Response(status=201, headers=headers)

@@ -15,8 +15,8 @@ async def create(
     session: AsyncSession, number: str, *, title: str = "", platform: str = "", actor: str
 ) -> Ticket:
     number = number.strip()
-    if not number or len(number) > MAX_NUMBER_LENGTH or any(ch.isspace() for ch in number):
-        raise errors.INVALID_VALUE("Ticket number must be 1-64 characters without spaces.")
+    if not number or len(number) > MAX_NUMBER_LENGTH or not number.isprintable() or " " in number:
+        raise errors.INVALID_VALUE("Ticket number must be 1-64 printable characters, no spaces.")
     ticket = Ticket(number=number, title=title.strip(), platform=platform.strip())
     session.add(ticket)
     try:

@@ -108,6 +108,11 @@ class UploadLocks:
         finally:
             held.release()
 
+    def release_all(self) -> None:
+        """Ask every holder in this process to let go (graceful shutdown)."""
+        for held in list(self._held.values()):
+            held.request_release()
+
     def discard(self, upload_id: str) -> None:
         """Remove lock files of an upload that is gone (call while holding its lock)."""
         self.lock_path(upload_id).unlink(missing_ok=True)

@@ -1,0 +1,72 @@
+"""Client IP and external URL: X-Forwarded-* believed only from trusted proxies."""
+
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import tus
+from tests.conftest import issue_token, make_settings
+from tuslog.server.app import create_app
+from tuslog.server.net import resolve_client_ip
+
+PROXIES = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32")]
+
+
+@pytest.mark.parametrize(
+    ("peer", "header", "expected"),
+    [
+        ("203.0.113.9", None, "203.0.113.9"),
+        ("203.0.113.9", "198.51.100.1", "203.0.113.9"),  # untrusted peer: header ignored
+        ("10.0.0.5", "198.51.100.1", "198.51.100.1"),
+        ("10.0.0.5", "6.6.6.6, 198.51.100.1, 10.0.0.7", "198.51.100.1"),  # spoofed left hop
+        ("10.0.0.5", "garbage", "10.0.0.5"),
+        ("10.0.0.5", "10.0.0.8, 10.0.0.7", "10.0.0.8"),
+    ],
+)
+def test_resolve_client_ip(peer: str, header: str | None, expected: str) -> None:
+    assert resolve_client_ip(peer, header, PROXIES) == expected
+
+
+async def _location(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, **overrides: Any
+) -> str:
+    settings = make_settings(database_url, tmp_path, **overrides)
+    client = await aiohttp_client(create_app(settings))
+    issued = await issue_token(settings)
+    response = await tus.create(
+        client,
+        issued.auth,
+        10,
+        X_Forwarded_Proto="https",
+        X_Forwarded_Host="logs.example.com",
+        X_Forwarded_For="198.51.100.1",
+    )
+    assert response.status == 201
+    return str(response.headers["Location"])
+
+
+async def test_forwarded_headers_ignored_without_trust(
+    aiohttp_client, database_url, tmp_path
+) -> None:
+    location = await _location(aiohttp_client, database_url, tmp_path)
+    assert location.startswith("http://127.0.0.1:")
+
+
+async def test_forwarded_headers_used_from_trusted_proxy(
+    aiohttp_client, database_url, tmp_path
+) -> None:
+    location = await _location(aiohttp_client, database_url, tmp_path, trusted_proxies="127.0.0.1")
+    assert location.startswith("https://logs.example.com/files/")
+
+
+async def test_public_url_wins(aiohttp_client, database_url, tmp_path) -> None:
+    location = await _location(
+        aiohttp_client,
+        database_url,
+        tmp_path,
+        public_url="https://up.example.org",
+        trusted_proxies="127.0.0.1",
+    )
+    assert location.startswith("https://up.example.org/files/")
