@@ -70,3 +70,36 @@ async def test_public_url_wins(aiohttp_client, database_url, tmp_path) -> None:
         trusted_proxies="127.0.0.1",
     )
     assert location.startswith("https://up.example.org/files/")
+
+
+async def _audited_ip(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, **overrides: Any
+) -> str:
+    from sqlalchemy import select
+
+    from tuslog.db.engine import create_engine
+    from tuslog.db.models import AuditEvent
+
+    await _location(aiohttp_client, database_url, tmp_path, **overrides)
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(AuditEvent.client_ip).where(AuditEvent.action == "upload.created")
+            )
+            return str(rows.scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def test_audit_records_real_client_ip_behind_trusted_proxy(
+    aiohttp_client, database_url, tmp_path
+) -> None:
+    ip = await _audited_ip(aiohttp_client, database_url, tmp_path, trusted_proxies="127.0.0.0/8")
+    assert ip == "198.51.100.1"
+
+
+async def test_audit_ignores_forwarded_for_from_untrusted_peer(
+    aiohttp_client, database_url, tmp_path
+) -> None:
+    assert await _audited_ip(aiohttp_client, database_url, tmp_path) == "127.0.0.1"

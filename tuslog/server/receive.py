@@ -128,15 +128,16 @@ class BodyReceiver:
                     stop = Stop.TOO_LARGE
                     break
                 buffer += chunk
-                if len(buffer) >= WRITE_BUFFER:
+                checkpoint = self._checkpoint_due(position + len(buffer))
+                if len(buffer) >= WRITE_BUFFER or checkpoint:
                     await self._settle(pending)
                     pending = self._submit(buffer, position)
                     position += len(buffer)
                     buffer = bytearray()
-                    if self._checkpoint_due():
-                        await self._settle(pending)
-                        pending = None
-                        await self._checkpoint()
+                if checkpoint:
+                    await self._settle(pending)
+                    pending = None
+                    await self._checkpoint()
             await self._settle(pending)
             pending = None
             if buffer:
@@ -170,11 +171,14 @@ class BodyReceiver:
         if pending is not None:
             await pending
 
-    def _checkpoint_due(self) -> bool:
+    def _checkpoint_due(self, received: int) -> bool:
+        """Time to make the received bytes durable and record their offset: every
+        ``checkpoint_bytes`` or ``checkpoint_seconds``, whichever comes first, so a killed
+        server loses at most that much, however slowly the client sends."""
         if self._checksum is not None:
             return False  # a checksummed chunk is kept whole or not at all
         return (
-            self._written - self._durable >= self._limits.checkpoint_bytes
+            received - self._durable >= self._limits.checkpoint_bytes
             or time.monotonic() - self._last_checkpoint >= self._limits.checkpoint_seconds
         )
 
