@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import StreamReader
 
 from tuslog.server.tus_headers import Checksum
-from tuslog.storage.filestore import DataFile, StorageFullError
+from tuslog.storage.filestore import DataFile, StorageFullError, is_disk_full
 from tuslog.storage.locks import HeldLock
 
 WRITE_BUFFER = 4 * 1024 * 1024
@@ -29,7 +29,11 @@ class Stop(enum.Enum):
     TOO_LARGE = "too_large"
 
 
-class _StopReading(Exception):
+class _StopReading(TimeoutError):
+    """Injected into the request body to stop a blocked read. It is a TimeoutError because
+    aiohttp, draining the unread body after the response, treats that one quietly (it
+    lingers, then closes the connection) instead of logging an unhandled exception."""
+
     def __init__(self, reason: Stop) -> None:
         super().__init__(reason.value)
         self.reason = reason
@@ -78,7 +82,7 @@ class BodyReceiver:
         self._record_offset = record_offset
         self._written = start
         self._durable = start
-        self._last_read = time.monotonic()
+        self._waiting_since: float | None = None
         self._last_checkpoint = time.monotonic()
 
     async def run(self) -> Received:
@@ -98,7 +102,8 @@ class BodyReceiver:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(_WATCH_INTERVAL)
-            if time.monotonic() - self._last_read > self._limits.read_timeout:
+            waiting = self._waiting_since
+            if waiting is not None and time.monotonic() - waiting > self._limits.read_timeout:
                 self._stop(Stop.IDLE)
             elif await asyncio.to_thread(self._held.release_requested_elsewhere):
                 self._stop(Stop.RELEASED)
@@ -110,6 +115,7 @@ class BodyReceiver:
         stop: Stop | None = None
         try:
             while True:
+                self._waiting_since = time.monotonic()  # only the client's silence counts
                 try:
                     chunk = await self._content.readany()
                 except _StopReading as exc:
@@ -121,9 +127,10 @@ class BodyReceiver:
                 except Exception as exc:  # aiohttp payload errors on a cut connection
                     stop = _classify(exc)
                     break
+                finally:
+                    self._waiting_since = None
                 if not chunk:
                     break
-                self._last_read = time.monotonic()
                 if position + len(buffer) + len(chunk) > self._limit:
                     stop = Stop.TOO_LARGE
                     break
@@ -142,7 +149,9 @@ class BodyReceiver:
             pending = None
             if buffer:
                 await self._settle(self._submit(buffer, position))
-        except StorageFullError:
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
             return Stop.DISK_FULL
         finally:
             if pending is not None:
@@ -190,6 +199,16 @@ class BodyReceiver:
         self._last_checkpoint = time.monotonic()
 
     async def _finish(self, stop: Stop | None) -> Received:
+        try:
+            return await self._settle_offset(stop)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # fdatasync itself hit ENOSPC/EDQUOT (NFS, quotas): nothing past the last durable
+            # offset is trusted; the tail is cut back when the lock is next taken.
+            return Received(self._durable, Stop.DISK_FULL, None, None)
+
+    async def _settle_offset(self, stop: Stop | None) -> Received:
         checksum_ok: bool | None = None
         if self._checksum is not None and self._chunk_hash is not None:
             checksum_ok = stop is None and self._chunk_hash.digest() == self._checksum.digest

@@ -14,6 +14,7 @@ from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
 from tuslog.services import audit, tokens, uploads
+from tuslog.storage.filestore import is_disk_full
 from tuslog.storage.locks import HeldLock
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -43,6 +44,11 @@ async def reconcile(request: web.Request, upload_id: str) -> tuple[Upload, str]:
         data = await asyncio.to_thread(store.open, upload_id)
         try:
             await asyncio.to_thread(data.truncate, upload.offset)
+        except OSError as exc:
+            # The cut is made; only its sync failed on a full disk. The recorded offset
+            # stays the truth and the tail is cut again next time.
+            if not is_disk_full(exc):
+                raise
         finally:
             data.close()
     elif size < upload.offset:

@@ -15,11 +15,18 @@ from pathlib import Path
 _COPY_BLOCK = 4 * 1024 * 1024
 
 
-class StorageFullError(Exception):
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+class StorageFullError(OSError):
     """The disk filled during a write; ``written`` bytes of that buffer did reach the file."""
 
     def __init__(self, written: int) -> None:
-        super().__init__("no space left on device")
+        super().__init__(errno.ENOSPC, "No space left on device")
         self.written = written
 
 
@@ -36,7 +43,7 @@ class DataFile:
             try:
                 done += os.pwrite(self._fd, view[done:], position + done)
             except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                if is_disk_full(exc):
                     raise StorageFullError(done) from exc
                 raise
 
@@ -45,7 +52,7 @@ class DataFile:
 
     def truncate(self, size: int) -> None:
         os.ftruncate(self._fd, size)
-        os.fdatasync(self._fd)
+        self.sync()
 
     def size(self) -> int:
         return os.fstat(self._fd).st_size

@@ -1,0 +1,262 @@
+"""Admission and the failures a PATCH meets on the way: the last attempt of a token raced
+by two creations, a disk that fills mid-PATCH (faked at the Store seam only), a client
+that stops sending.
+
+Each test asserts what was said (status, Retry-After, Upload-Offset, HEAD) and what was
+kept (the bytes on disk, the token's attempts, the upload records).
+"""
+
+import asyncio
+import errno
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from tests import tus
+from tests.conftest import Issued, issue_token, make_settings
+from tuslog.db.models import Upload, UploadToken
+from tuslog.keys import SESSIONS
+from tuslog.server.app import create_app
+from tuslog.settings import Settings
+from tuslog.storage.filestore import DataFile, FileStore, StorageFullError
+
+MiB = 1024 * 1024
+
+
+def _upload_id(path: str) -> str:
+    return path.rsplit("/", 1)[1]
+
+
+def _stored(settings: Settings, upload_id: str) -> bytes:
+    return (settings.storage_dir / upload_id[:2] / upload_id).read_bytes()
+
+
+def _data_files(settings: Settings) -> list[Path]:
+    return [p for p in settings.storage_dir.glob("*/*") if p.parent.name != ".locks"]
+
+
+async def _head(client: TestClient, path: str, auth: dict[str, str]) -> Any:
+    response = await client.head(path, headers=auth)
+    assert response.status == 200
+    return response.headers
+
+
+# --- one attempt, two creations ------------------------------------------------------------
+async def test_concurrent_creations_on_a_one_upload_token(
+    client: TestClient, settings: Settings
+) -> None:
+    sessions = client.app[SESSIONS]
+    for round_ in range(5):
+        issued = await issue_token(settings, ticket=f"SR-R{round_}", uploads=1)
+        responses = await asyncio.gather(
+            *(tus.create(client, issued.auth, 1000 + n) for n in range(3))
+        )
+        statuses = sorted(r.status for r in responses)
+        assert statuses == [201, 401, 401], [await r.text() for r in responses]
+        for response in responses:
+            if response.status == 401:
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+                assert "Location" not in response.headers
+        async with sessions() as session:
+            token = await session.scalar(
+                select(UploadToken).where(UploadToken.prefix == issued.prefix)
+            )
+            assert token is not None
+            assert (token.uses, token.max_uses) == (1, 1)
+            count = await session.scalar(
+                select(func.count()).select_from(Upload).where(Upload.token_id == token.id)
+            )
+        assert count == 1
+    assert len(_data_files(settings)) == 5  # losers left no data file behind
+
+
+# --- disk full ---------------------------------------------------------------------------
+class _FullDataFile(DataFile):
+    def __init__(self, fd: int, store: "FillingStore") -> None:
+        super().__init__(fd)
+        self._store = store
+
+    def write_at(self, data: bytes | bytearray | memoryview, position: int) -> None:
+        capacity = self._store.capacity
+        if capacity is not None and position + len(data) > capacity:
+            fits = max(0, capacity - position)
+            super().write_at(memoryview(data)[:fits], position)
+            raise StorageFullError(fits)
+        super().write_at(data, position)
+
+
+class FillingStore(FileStore):
+    """The real FileStore, except that a data file cannot grow past ``capacity`` bytes
+    (the disk "fills"); ``capacity = None`` is "space was freed"."""
+
+    capacity: int | None = None
+
+    def open(self, upload_id: str) -> DataFile:
+        return _FullDataFile(os.open(self.path(upload_id), os.O_WRONLY), self)
+
+
+async def test_disk_full_mid_patch_keeps_bytes_and_resumes(
+    aiohttp_client: Any, settings: Settings, issued: Issued
+) -> None:
+    store = FillingStore(settings.storage_dir)
+    client = await aiohttp_client(create_app(settings, store=store))
+    data = os.urandom(10 * MiB + 99)
+    meta = tus.metadata(sha256=hashlib.sha256(data).hexdigest())
+    path = await tus.create_path(client, issued.auth, len(data), Upload_Metadata=meta)
+    upload_id = _upload_id(path)
+    store.capacity = full = 6 * MiB + 12345
+
+    response = await tus.patch(client, path, issued.auth, 0, data)
+    assert response.status == 503, await response.text()
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.headers["Upload-Offset"] == str(full)
+    assert "kept" in await response.text()
+    assert (await _head(client, path, issued.auth))["Upload-Offset"] == str(full)
+    assert _stored(settings, upload_id) == data[:full]
+
+    # Still full: the retry is refused the same way and the offset does not move.
+    response = await tus.patch(client, path, issued.auth, full, data[full:])
+    assert (response.status, response.headers["Upload-Offset"]) == (503, str(full))
+    assert _stored(settings, upload_id) == data[:full]
+
+    store.capacity = None  # space was freed
+    headers = await _head(client, path, issued.auth)
+    assert (headers["Upload-Offset"], headers["Tuslog-Upload-State"]) == (str(full), "receiving")
+    response = await tus.patch(client, path, issued.auth, full, data[full:])
+    assert response.status == 204, await response.text()
+    assert response.headers["Upload-Offset"] == str(len(data))
+    assert response.headers["Tuslog-Upload-State"] == "verified"
+    assert _stored(settings, upload_id) == data
+
+
+class _SyncFullDataFile(DataFile):
+    def __init__(self, fd: int, store: "SyncFullStore") -> None:
+        super().__init__(fd)
+        self._store = store
+
+    def sync(self) -> None:
+        if self._store.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        super().sync()
+
+
+class SyncFullStore(FileStore):
+    """The disk fills as fdatasync reports it (NFS, quotas: fsync(2) lists ENOSPC and
+    EDQUOT), not at write time."""
+
+    full = False
+
+    def open(self, upload_id: str) -> DataFile:
+        return _SyncFullDataFile(os.open(self.path(upload_id), os.O_WRONLY), self)
+
+
+async def test_disk_full_reported_by_fdatasync(
+    aiohttp_client: Any, settings: Settings, issued: Issued
+) -> None:
+    store = SyncFullStore(settings.storage_dir)
+    client = await aiohttp_client(create_app(settings, store=store))
+    data = os.urandom(3 * MiB)
+    path = await tus.create_path(client, issued.auth, len(data))
+    store.full = True
+    response = await tus.patch(client, path, issued.auth, 0, data)
+    assert response.status == 503, await response.text()
+    assert int(response.headers["Retry-After"]) > 0
+    said = response.headers["Upload-Offset"]
+    assert (await _head(client, path, issued.auth))["Upload-Offset"] == said
+    store.full = False
+    response = await tus.patch(client, path, issued.auth, int(said), data[int(said) :])
+    assert (response.status, response.headers["Upload-Offset"]) == (204, str(len(data)))
+    assert _stored(settings, _upload_id(path)) == data
+
+
+# --- a client that stops sending -----------------------------------------------------------
+async def _raw_stalled_patch(
+    client: TestClient, path: str, auth: dict[str, str], first: bytes, total: int
+) -> tuple[int, dict[str, str], bool]:
+    """Send the head and ``first`` of a ``total``-byte PATCH, then nothing. Returns the
+    status and headers the server sends, and whether it then closed the connection."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in auth.items())
+        writer.write(
+            (
+                f"PATCH {path} HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n{head}"
+                f"Upload-Offset: 0\r\nContent-Type: {tus.OCTET}\r\n"
+                f"Content-Length: {total}\r\n\r\n"
+            ).encode()
+            + first
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 15)
+        headers: dict[str, str] = {}
+        while (line := await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        await asyncio.wait_for(reader.readexactly(int(headers.get("content-length", 0))), 5)
+        closed = await asyncio.wait_for(reader.read(1), 5) == b""
+        return int(status_line.split()[1]), headers, closed
+    finally:
+        writer.close()
+
+
+async def test_idle_client_is_cut_and_partial_data_kept(
+    aiohttp_client: Any, database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, read_timeout=1)
+    client = await aiohttp_client(create_app(settings))
+    issued = await issue_token(settings)
+    data = os.urandom(2 * MiB)
+    path = await tus.create_path(client, issued.auth, len(data))
+    sent = 300_000 + 7
+
+    status, headers, closed = await _raw_stalled_patch(
+        client, path, issued.auth, data[:sent], len(data)
+    )
+    assert status == 408
+    assert headers["upload-offset"] == str(sent)
+    assert headers["connection"].lower() == "close"
+    assert closed  # the server hung up instead of waiting for ever
+    assert (await _head(client, path, issued.auth))["Upload-Offset"] == str(sent)
+    assert _stored(settings, _upload_id(path)) == data[:sent]
+
+    response = await tus.patch(client, path, issued.auth, sent, data[sent:])
+    assert (response.status, response.headers["Upload-Offset"]) == (204, str(len(data)))
+    assert _stored(settings, _upload_id(path)) == data
+
+
+class _SlowDataFile(DataFile):
+    def write_at(self, data: bytes | bytearray | memoryview, position: int) -> None:
+        if position == 0:
+            time.sleep(1.6)  # one slow write (a busy volume), longer than READ_TIMEOUT
+        super().write_at(data, position)
+
+
+class SlowStore(FileStore):
+    def open(self, upload_id: str) -> DataFile:
+        return _SlowDataFile(os.open(self.path(upload_id), os.O_WRONLY))
+
+
+async def test_slow_disk_is_not_mistaken_for_an_idle_client(
+    aiohttp_client: Any, database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, read_timeout=1)
+    client = await aiohttp_client(create_app(settings, store=SlowStore(settings.storage_dir)))
+    issued = await issue_token(settings)
+    data = os.urandom(12 * MiB)
+    path = await tus.create_path(client, issued.auth, len(data))
+
+    async def steady() -> Any:  # never more than ~10 ms between pieces
+        for start in range(0, len(data), 256 * 1024):
+            yield data[start : start + 256 * 1024]
+            await asyncio.sleep(0.01)
+
+    headers = {**issued.auth, "Upload-Offset": "0", "Content-Type": tus.OCTET}
+    headers["Content-Length"] = str(len(data))
+    response = await client.patch(path, data=steady(), headers=headers)
+    assert response.status == 204, await response.text()
+    assert _stored(settings, _upload_id(path)) == data

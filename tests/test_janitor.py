@@ -1,0 +1,127 @@
+"""The janitor: unfinished uploads expire after inactivity, their bytes go, tombstones stay
+(HEAD/PATCH → 410); finished uploads are never touched; one janitor per deployment.
+"""
+
+import asyncio
+import fcntl
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from tests import tus
+from tests.conftest import issue_token, make_settings
+from tuslog.db.engine import create_engine, session_factory
+from tuslog.db.models import AuditEvent, Upload, UploadState
+from tuslog.janitor import Janitor
+from tuslog.keys import LOCKS, SESSIONS, STORE
+from tuslog.server.app import create_app
+from tuslog.settings import Settings
+from tuslog.storage.filestore import FileStore
+from tuslog.storage.locks import UploadLocks
+
+EXPIRY = 1.0  # seconds of inactivity
+
+
+def _janitor(client: TestClient) -> Janitor:
+    app = client.app
+    return Janitor(app[SESSIONS], app[STORE], app[LOCKS], timedelta(hours=1))
+
+
+def _data_path(settings: Settings, upload_id: str) -> Path:
+    return settings.storage_dir / upload_id[:2] / upload_id
+
+
+async def _state(client: TestClient, upload_id: str) -> UploadState:
+    async with client.app[SESSIONS]() as session:
+        upload = await session.get(Upload, upload_id)
+        assert upload is not None
+        return upload.state
+
+
+async def test_sweep_expires_inactive_uploads_and_spares_finished_ones(
+    aiohttp_client: Any, database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, upload_expiry=EXPIRY)
+    client: TestClient = await aiohttp_client(create_app(settings))
+    issued = await issue_token(settings, uploads=3)
+    auth = issued.auth
+
+    idle = await tus.create_path(client, auth, 1000)
+    assert (await tus.patch(client, idle, auth, 0, b"i" * 400)).status == 204
+    done = await tus.create_path(client, auth, 500, Upload_Metadata=tus.metadata(filename="ok"))
+    assert (await tus.patch(client, done, auth, 0, b"d" * 500)).status == 204
+    busy = await tus.create_path(client, auth, 1000)
+    idle_id, done_id, busy_id = (p.rsplit("/", 1)[1] for p in (idle, done, busy))
+
+    await asyncio.sleep(EXPIRY + 0.3)
+    # Past its expiry an upload is gone for the client even before the janitor runs.
+    assert (await client.head(idle, headers=auth)).status == 410
+
+    # A request holding an upload (here: its flock, from outside) means it is not idle.
+    fd = os.open(settings.storage_dir / ".locks" / f"{busy_id}.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert await _janitor(client).sweep() == 1
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    assert await _state(client, idle_id) is UploadState.EXPIRED
+    assert not _data_path(settings, idle_id).exists()
+    assert not (settings.storage_dir / ".locks" / f"{idle_id}.lock").exists()
+    head = await client.head(idle, headers=auth)
+    assert (head.status, head.headers["Tus-Resumable"]) == (410, "1.0.0")
+    assert "Upload-Offset" not in head.headers
+    patch = await tus.patch(client, idle, auth, 400, b"i" * 600)
+    assert patch.status == 410
+    assert "expired" in await patch.text()
+
+    assert await _state(client, busy_id) is UploadState.RECEIVING
+    assert _data_path(settings, busy_id).exists()
+
+    assert await _state(client, done_id) is UploadState.COMPLETE
+    assert _data_path(settings, done_id).read_bytes() == b"d" * 500
+    head = await client.head(done, headers=auth)
+    assert (head.status, head.headers["Tuslog-Upload-State"]) == (200, "complete")
+
+    # Once the busy one is let go, the next sweep takes it; nothing else is due.
+    assert await _janitor(client).sweep() == 1
+    assert await _state(client, busy_id) is UploadState.EXPIRED
+    assert await _janitor(client).sweep() == 0
+    async with client.app[SESSIONS]() as session:
+        expired = set(
+            await session.scalars(
+                select(AuditEvent.subject).where(
+                    AuditEvent.action == "upload.expired", AuditEvent.actor == "janitor"
+                )
+            )
+        )
+    assert expired == {idle_id, busy_id}
+
+
+async def test_only_one_janitor_holds_the_lease(database_url: str, tmp_path: Path) -> None:
+    engine = create_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+        store = FileStore(tmp_path / "uploads")
+        store.prepare()
+        locks = UploadLocks(store.lock_dir, 2.0)
+        interval = timedelta(seconds=0.3)  # the lease lasts 3 intervals
+        one, two = (Janitor(sessions, store, locks, interval) for _ in range(2))
+
+        first = await asyncio.gather(one.take_lease(), two.take_lease())
+        assert sorted(first) == [False, True]
+        holder, other = (one, two) if first[0] else (two, one)
+        for _ in range(3):
+            assert await holder.take_lease()  # renews
+            assert not await other.take_lease()
+
+        await asyncio.sleep(interval.total_seconds() * 3 + 0.3)  # the holder stopped renewing
+        assert await other.take_lease()  # takes over
+        assert not await holder.take_lease()
+    finally:
+        await engine.dispose()
