@@ -92,6 +92,9 @@ RATE_LIMITED = _define(
 UPLOAD_NOT_FOUND = _define("upload_not_found", 404, "No such upload.")
 UPLOAD_GONE = _define("upload_gone", 410, "This upload expired or was terminated; start a new one.")
 UPLOAD_FINISHED = _define("upload_finished", 403, "This upload is already complete.")
+FINAL_NOT_PATCHABLE = _define(
+    "final_not_patchable", 403, "A final concatenated upload takes no PATCH; it is complete."
+)
 OFFSET_MISMATCH = _define(
     "offset_mismatch", 409, "Upload-Offset does not match the server's offset; HEAD and resume."
 )

@@ -112,7 +112,9 @@ async def patch(request: web.Request) -> web.Response:
     new_length = parse_uint("Upload-Length", request.headers.get("Upload-Length"))
     upload_id = _upload_id(request)
     token = await authorize(request)
-    await load_owned(request, upload_id, token)
+    upload, _ = await load_owned(request, upload_id, token)
+    if upload.is_final:
+        raise errors.FINAL_NOT_PATCHABLE()
     async with request.config_dict[LOCKS].hold(upload_id) as held:
         upload, ticket = await tus_receive.reconcile(request, upload_id)
         if upload.offset != offset:

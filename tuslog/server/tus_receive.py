@@ -77,8 +77,13 @@ async def declare_length(
         raise errors.BAD_REQUEST(f"Upload-Length {length} is below the offset {upload.offset}.")
     if length > request.config_dict[SETTINGS].max_upload_size:
         raise errors.TOO_LARGE()
+    store = request.config_dict[STORE]
     async with request.config_dict[SESSIONS].begin() as session:
+        await uploads.serialise_admission(session)
         await uploads.check_quota(session, token, length - upload.offset)
+        free = await asyncio.to_thread(store.free_space)
+        reserve = request.config_dict[SETTINGS].min_free_space
+        await uploads.check_space(session, length - upload.offset, uploads.Admission(free, reserve))
         await uploads.set_length(session, upload.id, length)
     upload.length = length
     return upload
@@ -141,7 +146,8 @@ async def receive(
         raise errors.CHECKSUM_MISMATCH(headers=offset_header)
     if received.stop is not None:
         raise _stop_error(received.stop, offset_header)
-    if upload.length is not None and upload.offset == upload.length:
+    finished_now = upload.state is UploadState.RECEIVING and upload.offset == upload.length
+    if finished_now:
         upload = await complete(request, upload, token)
     return upload
 

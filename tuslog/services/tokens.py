@@ -88,12 +88,13 @@ async def issue(
 async def authenticate(session: AsyncSession, token: str | None) -> UploadToken:
     """The token's record if the token exists and is not revoked (expiry and uses are the
     caller's business: resuming ignores them). Uniform error otherwise."""
+    token = token if token and token.isascii() else ""  # tokens are ASCII; anything else fails
     prefix = prefix_of(token) if token else None
     record = None
     if prefix is not None:
         record = await session.scalar(select(UploadToken).where(UploadToken.prefix == prefix))
     expected = record.token_hash if record is not None else hash_token("")
-    matches = hmac.compare_digest(expected, hash_token(token or ""))
+    matches = hmac.compare_digest(expected, hash_token(token))
     if record is None or not matches or record.revoked_at is not None:
         raise errors.TOKEN_INVALID()
     return record
