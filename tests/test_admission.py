@@ -260,3 +260,25 @@ async def test_slow_disk_is_not_mistaken_for_an_idle_client(
     response = await client.patch(path, data=steady(), headers=headers)
     assert response.status == 204, await response.text()
     assert _stored(settings, _upload_id(path)) == data
+
+
+# --- a lost 201 ------------------------------------------------------------------------------
+async def test_same_file_asked_again_gets_its_upload_back(
+    client: TestClient, settings: Settings, issued: Issued
+) -> None:
+    """The answer to a creation was lost: asking again for the same file (length and
+    declared sha256) returns the same upload and spends no second attempt."""
+    data = os.urandom(MiB)
+    meta = tus.metadata(filename="a.tgz", sha256=hashlib.sha256(data).hexdigest())
+    first = await tus.create(client, issued.auth, len(data), Upload_Metadata=meta)
+    assert first.status == 201
+    assert (
+        await tus.patch(client, tus.path_of(first.headers["Location"]), issued.auth, 0, data[:1000])
+    ).status == 204
+    again = await tus.create(client, issued.auth, len(data), Upload_Metadata=meta)
+    assert again.status == 201, await again.text()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Upload-Offset"] == "1000"
+    other = tus.metadata(filename="b.tgz", sha256=hashlib.sha256(b"other").hexdigest())
+    refused = await tus.create(client, issued.auth, len(data), Upload_Metadata=other)
+    assert refused.status == 401  # a different file still needs an attempt; none is left

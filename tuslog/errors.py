@@ -110,7 +110,7 @@ DISK_FULL = _define(
     retry_after=60,
 )
 UPLOAD_LOCKED = _define(
-    "upload_locked", 423, "Another request is writing this upload; retry shortly.", retry_after=2
+    "upload_locked", 423, "Another request is writing this upload; retry shortly.", retry_after=1
 )
 CONCAT_INVALID = _define(
     "concat_invalid", 400, "Upload-Concat must name finished partial uploads of this token."

@@ -205,6 +205,9 @@ async def create_upload(
         )
     elif concat is not None:
         new = dataclasses.replace(new, concat="partial")
+    existing = await _same_upload(request, token, new)
+    if existing is not None:
+        return existing
     await asyncio.to_thread(store.create, new.upload_id)
     try:
         async with request.config_dict[SESSIONS].begin() as session:
@@ -233,6 +236,20 @@ async def create_upload(
     elif new.length == 0:
         upload = await complete(request, upload, token)
     return upload, ticket
+
+
+async def _same_upload(
+    request: web.Request, token: UploadToken, new: uploads.NewUpload
+) -> tuple[Upload, str] | None:
+    async with request.config_dict[SESSIONS]() as session:
+        upload_id = await uploads.find_same(session, token.id, new)
+    if upload_id is None:
+        return None
+    found = await _reload(request, upload_id)
+    upload = found[0]
+    if upload.state is UploadState.RECEIVING and upload.expires_at and upload.expires_at < utcnow():
+        return None
+    return found
 
 
 async def _finished_partials(

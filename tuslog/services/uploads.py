@@ -112,6 +112,26 @@ def insert(session: AsyncSession, token: UploadToken, new: NewUpload, expiry: ti
     return upload
 
 
+async def find_same(session: AsyncSession, token_id: int, new: NewUpload) -> str | None:
+    """An upload of this token for the same file (same length and declared SHA-256) that
+    is still alive: a client whose 201 answer was lost asks again and must get it back
+    instead of spending another attempt."""
+    if new.declared_sha256 is None or new.length is None or new.concat is not None:
+        return None
+    found: str | None = await session.scalar(
+        select(Upload.id)
+        .where(
+            Upload.token_id == token_id,
+            Upload.declared_sha256 == new.declared_sha256,
+            Upload.length == new.length,
+            Upload.state.not_in([UploadState.EXPIRED, UploadState.TERMINATED]),
+        )
+        .order_by(Upload.created_at.desc())
+        .limit(1)
+    )
+    return found
+
+
 async def load(session: AsyncSession, upload_id: str) -> tuple[Upload, str] | None:
     row = (
         await session.execute(
