@@ -1,6 +1,8 @@
 """The tus sub-app at /files/: routing (with X-HTTP-Method-Override), version check, CORS,
 and rendering of errors as text/plain with Tus-Resumable."""
 
+import logging
+
 from aiohttp import web
 
 from tuslog import errors
@@ -9,6 +11,8 @@ from tuslog.server import tus_handlers
 from tuslog.server.net import Handler
 from tuslog.server.tus_headers import CHECKSUM_ALGORITHMS, TUS_VERSION
 
+log = logging.getLogger(__name__)
+INTERNAL_ERROR = "Internal server error; retry shortly.\n"
 EXTENSIONS = (
     "creation,creation-with-upload,creation-defer-length,expiration,checksum,"
     "termination,concatenation"
@@ -31,6 +35,20 @@ def effective_method(request: web.Request) -> str:
     return override.strip().upper() if override else request.method
 
 
+SINGLE_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Tus-Resumable",
+    "Upload-Checksum",
+    "Upload-Concat",
+    "Upload-Defer-Length",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Offset",
+    "X-HTTP-Method-Override",
+)
+
+
 def error_response(error: errors.TuslogError) -> web.Response:
     response = web.Response(status=error.status, text=error.message + "\n")
     response.headers.update(error.headers)
@@ -39,14 +57,29 @@ def error_response(error: errors.TuslogError) -> web.Response:
     return response
 
 
-def _cors(request: web.Request, response: web.StreamResponse) -> None:
+def _allowed_origin(request: web.Request) -> str | None:
     origin = request.headers.get("Origin")
     allowed = request.config_dict[SETTINGS].cors_origins
     if not origin or not ("*" in allowed or origin in allowed):
+        return None
+    return origin
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    if request.config_dict[SETTINGS].cors_origins:
+        response.headers["Vary"] = "Origin"  # the answer depends on it, matched or not
+    origin = _allowed_origin(request)
+    if origin is None:
         return
     response.headers["Access-Control-Allow-Origin"] = origin
-    response.headers["Vary"] = "Origin"
     response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+def _reject_repeated_headers(request: web.Request) -> None:
+    """Two Upload-Offset (or token, length, …) lines are ambiguous: refuse to pick one."""
+    for name in SINGLE_HEADERS:
+        if len(request.headers.getall(name, ())) > 1:
+            raise errors.BAD_REQUEST(f"Send the {name} header only once.")
 
 
 @web.middleware
@@ -55,11 +88,17 @@ async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         method = effective_method(request)
         if method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
             raise errors.UNSUPPORTED_VERSION()
+        _reject_repeated_headers(request)
         response = await handler(request)
     except errors.TuslogError as exc:
         response = error_response(exc)
     except web.HTTPException as exc:
         response = web.Response(status=exc.status, text=(exc.reason or "error") + "\n")
+    except Exception:
+        # Still a tus response (Tus-Resumable, CORS) so that clients retry instead of
+        # treating it as a foreign server's error.
+        log.exception("tus %s %s failed", request.method, request.path)
+        response = web.Response(status=500, text=INTERNAL_ERROR)
     response.headers["Tus-Resumable"] = TUS_VERSION
     _cors(request, response)
     return response
@@ -73,7 +112,7 @@ async def options(request: web.Request) -> web.Response:
         "Tus-Max-Size": str(settings.max_upload_size),
         "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
     }
-    if request.headers.get("Access-Control-Request-Method"):
+    if request.headers.get("Access-Control-Request-Method") and _allowed_origin(request):
         headers.update(
             {
                 "Access-Control-Allow-Methods": ", ".join(METHODS),
@@ -103,6 +142,12 @@ def _dispatch(table: dict[str, Handler]) -> Handler:
         return await handler(request)
 
     return dispatch
+
+
+async def collection_without_slash(request: web.Request) -> web.StreamResponse:
+    """``/files`` as well as ``/files/``: clients are often configured without the slash,
+    and a redirect would lose a POST's body and headers."""
+    return await tus_middleware(request, _dispatch(_COLLECTION))
 
 
 def create_tus_app() -> web.Application:

@@ -13,6 +13,7 @@ from tuslog.server import tus_receive
 from tuslog.server.net import base_url, client_ip
 from tuslog.server.tus_headers import (
     OFFSET_CONTENT_TYPE,
+    Checksum,
     Concat,
     declared_sha256,
     display_filename,
@@ -176,14 +177,14 @@ def _creation_length(request: web.Request, concat: Concat | None) -> int | None:
 
 
 async def _receive_during_creation(
-    request: web.Request, upload: Upload, token: UploadToken
+    request: web.Request, upload: Upload, token: UploadToken, checksum: Checksum | None
 ) -> Upload:
     """creation-with-upload: whatever happens to the body, the upload exists and the client
     must learn its URL (or it would create another one and use another attempt), so the
     answer stays 201 with the offset that was kept."""
     async with request.config_dict[LOCKS].hold(upload.id) as held:
         try:
-            return await tus_receive.receive(request, upload, token, held, None)
+            return await tus_receive.receive(request, upload, token, held, checksum)
         except errors.TuslogError:
             return upload
 
@@ -193,6 +194,10 @@ async def create(request: web.Request) -> web.Response:
     length = _creation_length(request, concat)
     raw_metadata = request.headers.get("Upload-Metadata", "").strip()
     metadata = parse_metadata(raw_metadata)
+    checksum = parse_checksum(request.headers.get("Upload-Checksum"))
+    body = _has_body(request)
+    if body and length is not None and (request.content_length or 0) > length:
+        raise errors.TOO_LARGE("The request body is longer than Upload-Length.")
     new = uploads.NewUpload(
         upload_id=secrets.token_hex(16),
         length=length,
@@ -204,8 +209,8 @@ async def create(request: web.Request) -> web.Response:
     )
     token = await authorize(request)
     upload, ticket = await tus_receive.create_upload(request, token, new, concat)
-    if _has_body(request) and upload.state is UploadState.RECEIVING:
-        upload = await _receive_during_creation(request, upload, token)
+    if body and upload.state is UploadState.RECEIVING:
+        upload = await _receive_during_creation(request, upload, token, checksum)
     headers = upload_headers(upload, ticket)
     headers["Location"] = f"{base_url(request)}/files/{upload.id}"
     return web.Response(status=201, headers=headers)

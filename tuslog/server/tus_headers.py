@@ -16,7 +16,7 @@ OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 MAX_METADATA_HEADER = 4096
 MAX_FILENAME_BYTES = 255
 _INT_RE = re.compile(r"^[0-9]{1,19}$")
-_KEY_RE = re.compile(r"^[^\s,]+$")
+_KEY_RE = re.compile(r"^[\x21-\x2b\x2d-\x7e]+$")  # printable ASCII, no space or comma
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _INT64_MAX = 2**63 - 1
@@ -50,7 +50,7 @@ def parse_uint(name: str, value: str | None) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    if not _INT_RE.match(value) or int(value) > _INT64_MAX:
+    if not _INT_RE.fullmatch(value) or int(value) > _INT64_MAX:
         raise errors.BAD_REQUEST(f"{name} must be a non-negative integer, got {value[:40]!r}.")
     return int(value)
 
@@ -69,11 +69,15 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
         return {}
     if len(raw) > MAX_METADATA_HEADER:
         raise errors.BAD_REQUEST(f"Upload-Metadata is longer than {MAX_METADATA_HEADER} bytes.")
+    if not raw.isascii():
+        # Keys are ASCII and values base64; anything else (e.g. raw bytes that are not
+        # UTF-8) could not be stored or echoed back on HEAD.
+        raise errors.BAD_REQUEST("Upload-Metadata must be ASCII: keys and base64 values.")
     result: dict[str, str] = {}
     for pair in raw.split(","):
         parts = pair.strip().split(" ")
         key = parts[0]
-        if not key or not _KEY_RE.match(key) or len(parts) > 2:
+        if not key or not _KEY_RE.fullmatch(key) or len(parts) > 2:
             raise errors.BAD_REQUEST(
                 "Upload-Metadata must be comma-separated 'key base64value' pairs."
             )
@@ -109,7 +113,7 @@ def declared_sha256(metadata: dict[str, str]) -> str | None:
     if value is None:
         return None
     value = value.strip().lower()
-    if not _HEX64_RE.match(value):
+    if not _HEX64_RE.fullmatch(value):
         raise errors.BAD_REQUEST("Metadata sha256 must be 64 hexadecimal digits.")
     return value
 
@@ -132,7 +136,10 @@ def parse_checksum(raw: str | None) -> Checksum | None:
     algorithm = parts[0].lower()
     if algorithm not in CHECKSUM_ALGORITHMS:
         raise errors.CHECKSUM_ALGORITHM()
-    return Checksum(algorithm, _b64(parts[1], "Upload-Checksum digest"))
+    digest = _b64(parts[1], "Upload-Checksum digest")
+    if len(digest) != len(CHECKSUM_ALGORITHMS[algorithm]().digest()):
+        raise errors.BAD_REQUEST(f"Upload-Checksum digest has the wrong length for {algorithm}.")
+    return Checksum(algorithm, digest)
 
 
 @dataclass(frozen=True)
