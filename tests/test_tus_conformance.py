@@ -8,6 +8,7 @@ text message on errors. Scenarios that need several steps (concatenation, tokens
 free space) follow the tables as ordinary tests.
 """
 
+import asyncio
 import base64
 import errno
 import hashlib
@@ -1710,3 +1711,28 @@ async def test_collection_without_trailing_slash(client: TestClient, issued: Iss
     assert response.headers["Tus-Resumable"] == "1.0.0"
     options = await client.options("/files")
     assert (options.status, options.headers["Tus-Version"]) == (204, "1.0.0")
+
+
+async def _expect_exchange(client: TestClient, path: str, headers: dict[str, str]) -> bytes:
+    """Send only the head of a request with Expect: 100-continue; return the first answer."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(
+            f"PATCH {path} HTTP/1.1\r\nHost: x\r\n{head}Expect: 100-continue\r\n\r\n".encode()
+        )
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+
+
+async def test_expect_continue_only_for_a_good_token(client: TestClient, issued: Issued) -> None:
+    path = await tus.create_path(client, issued.auth, 10)
+    common = {"Upload-Offset": "0", "Content-Type": tus.OCTET, "Content-Length": "10"}
+    good = await _expect_exchange(client, path, {**issued.auth, **common})
+    assert good.startswith(b"HTTP/1.1 100 Continue")
+    bad_auth = {"Authorization": "Bearer tlu_aaaaaaaa_nope", "Tus-Resumable": "1.0.0"}
+    refused = await _expect_exchange(client, path, {**bad_auth, **common})
+    assert refused.startswith(b"HTTP/1.1 401")
+    assert b"Tus-Resumable: 1.0.0" in refused

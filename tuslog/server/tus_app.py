@@ -3,7 +3,7 @@ and rendering of errors as text/plain with Tus-Resumable."""
 
 import logging
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from tuslog import errors
 from tuslog.keys import SETTINGS
@@ -150,8 +150,31 @@ async def collection_without_slash(request: web.Request) -> web.StreamResponse:
     return await tus_middleware(request, _dispatch(_COLLECTION))
 
 
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """Send ``100 Continue`` only once version and token are known good, so a refused
+    client learns it before it sends gigabytes (curl asks this for every large PATCH)."""
+    if request.version != HttpVersion11:
+        return None
+    expect = request.headers.get("Expect", "")
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect[:40]}")
+    try:
+        if request.headers.get("Tus-Resumable") != TUS_VERSION:
+            raise errors.UNSUPPORTED_VERSION()
+        await tus_handlers.authorize(request)
+    except errors.TuslogError as exc:
+        response = error_response(exc)
+        response.headers["Tus-Resumable"] = TUS_VERSION
+        _cors(request, response)
+        response.force_close()
+        return response
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0
+    return None
+
+
 def create_tus_app() -> web.Application:
     app = web.Application(middlewares=[tus_middleware])
-    app.router.add_route("*", "/", _dispatch(_COLLECTION))
-    app.router.add_route("*", "/{upload_id}", _dispatch(_RESOURCE))
+    app.router.add_route("*", "/", _dispatch(_COLLECTION), expect_handler=expect_continue)
+    app.router.add_route("*", "/{upload_id}", _dispatch(_RESOURCE), expect_handler=expect_continue)
     return app
