@@ -128,3 +128,38 @@ def test_sigkill_mid_patch_then_restart_and_resume(
     assert (row["state"], row["sha256"]) == ("verified", sha256)
     tokens = json.loads(second.cli("token", "list", "--json"))
     assert [t["uses"] for t in tokens if t["prefix"] == token.prefix] == [1]
+
+
+def test_sigterm_mid_patch_saves_everything_received(
+    settings: Settings, token: Issued, servers: list[LiveServer], tmp_path: Path
+) -> None:
+    """A graceful stop is not a crash: the open PATCH saves every byte that reached the
+    server and answers before the process exits."""
+    env = server_env(settings, TUSLOG_CHECKPOINT_SECONDS="60", TUSLOG_CHECKPOINT_BYTES="1G")
+    server = start_server(env, free_port(), tmp_path / "server.log")
+    servers.append(server)
+    data = os.urandom(8 * MiB)
+    created = requests.post(
+        f"{server.url}/files/",
+        headers={**token.auth, "Upload-Length": str(len(data))},
+        timeout=10,
+    )
+    upload_id = created.headers["Location"].rsplit("/", 1)[1]
+    head = (
+        f"PATCH /files/{upload_id} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: Bearer {token.token}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Upload-Offset: 0\r\nContent-Type: {tus.OCTET}\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode()
+    sent = 3 * MiB + 12345
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + data[:sent])
+        time.sleep(0.5)  # all of it has reached the server; no checkpoint is due
+        server.process.terminate()
+        answer = sock.recv(4096)
+    server.process.wait(timeout=20)
+    assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+    assert b"Retry-After: 5" in answer and b"restarting" in answer
+    assert f"Upload-Offset: {sent}".encode() in answer
+    assert int(_upload_row(server, upload_id)["offset"]) == sent  # type: ignore[call-overload]
+    data_file = settings.storage_dir / upload_id[:2] / upload_id
+    assert data_file.read_bytes() == data[:sent]

@@ -118,6 +118,12 @@ CONCAT_INVALID = _define(
 READ_TIMEOUT = _define(
     "read_timeout", 408, "No data arrived for too long; what arrived was kept. Resume with HEAD."
 )
+SHUTTING_DOWN = _define(
+    "shutting_down",
+    503,
+    "The server is restarting; what arrived was kept. Resume in a few seconds.",
+    retry_after=5,
+)
 SERVER_BUSY = _define("server_busy", 503, "The server is busy; retry shortly.", retry_after=5)
 
 # --- staff-side objects ------------------------------------------------------------------

@@ -25,6 +25,7 @@ class Stop(enum.Enum):
     DISCONNECTED = "disconnected"
     IDLE = "idle"
     RELEASED = "released"
+    SHUTDOWN = "shutdown"
     DISK_FULL = "disk_full"
     TOO_LARGE = "too_large"
 
@@ -86,7 +87,9 @@ class BodyReceiver:
         self._last_checkpoint = time.monotonic()
 
     async def run(self) -> Received:
-        self._held.on_release_request(lambda: self._stop(Stop.RELEASED))
+        self._held.on_release_request(
+            lambda shutdown: self._stop(Stop.SHUTDOWN if shutdown else Stop.RELEASED)
+        )
         watcher = asyncio.create_task(self._watch())
         try:
             stop = await self._pump()

@@ -159,6 +159,8 @@ def _stop_error(stop: Stop, headers: dict[str, str]) -> errors.TuslogError:
         return errors.TOO_LARGE("The body goes past the upload's length.", headers=headers)
     if stop is Stop.IDLE:
         return errors.READ_TIMEOUT(headers={**headers, "Connection": "close"})
+    if stop is Stop.SHUTDOWN:
+        return errors.SHUTTING_DOWN(headers=headers)
     if stop is Stop.RELEASED:
         return errors.UPLOAD_LOCKED("A newer request took over this upload.", headers=headers)
     return errors.BAD_REQUEST(

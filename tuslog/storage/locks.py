@@ -26,16 +26,17 @@ class HeldLock:
         self._locks = locks
         self.upload_id = upload_id
         self._fd = fd
-        self._on_release_request: Callable[[], None] | None = None
+        self._on_release_request: Callable[[bool], None] | None = None
         self._released = False
 
-    def on_release_request(self, callback: Callable[[], None] | None) -> None:
-        """Register what to do when another request wants this upload (the PATCH's stop)."""
+    def on_release_request(self, callback: Callable[[bool], None] | None) -> None:
+        """Register what to do when another request wants this upload, or the server
+        stops (the callback's argument): the PATCH's stop."""
         self._on_release_request = callback
 
-    def request_release(self) -> None:
+    def request_release(self, shutdown: bool = False) -> None:
         if self._on_release_request is not None:
-            self._on_release_request()
+            self._on_release_request(shutdown)
 
     def release_requested_elsewhere(self) -> bool:
         """Cheap poll for a release request from another process or host."""
@@ -111,7 +112,7 @@ class UploadLocks:
     def release_all(self) -> None:
         """Ask every holder in this process to let go (graceful shutdown)."""
         for held in list(self._held.values()):
-            held.request_release()
+            held.request_release(shutdown=True)
 
     def discard(self, upload_id: str) -> None:
         """Remove lock files of an upload that is gone (call while holding its lock)."""
