@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests import dbs
 from tuslog.db.engine import create_engine, session_factory
@@ -59,6 +60,24 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path)
+
+
+_ENGINES: dict[str, AsyncEngine] = {}
+
+
+@pytest.fixture
+async def assertion_db(database_url: str) -> AsyncIterator[None]:
+    """One engine per test for a test's own queries (a new one per query is slow)."""
+    engine = create_engine(database_url)
+    _ENGINES[database_url] = engine
+    yield
+    del _ENGINES[database_url]
+    await engine.dispose()
+
+
+def sessions(settings: Settings) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the test's database; needs the ``assertion_db`` fixture."""
+    return session_factory(_ENGINES[settings.database_url])
 
 
 @pytest.fixture

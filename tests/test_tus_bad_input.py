@@ -7,7 +7,6 @@ as they were.
 import asyncio
 import base64
 import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests import tus
-from tests.conftest import Issued, make_settings
+from tests.conftest import Issued, make_settings, sessions
 from tuslog import errors
-from tuslog.db.engine import create_engine, session_factory
 from tuslog.db.models import Upload, UploadToken
 from tuslog.services import uploads as upload_service
 from tuslog.settings import Settings
@@ -37,21 +34,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path, max_upload_size=MAX)
 
 
-_ENGINES: dict[str, AsyncEngine] = {}
-
-
 @pytest.fixture(autouse=True)
-async def _engine(database_url: str) -> AsyncIterator[None]:
-    """One engine per test for the assertions' own queries (a new one per query is slow)."""
-    engine = create_engine(database_url)
-    _ENGINES[database_url] = engine
-    yield
-    del _ENGINES[database_url]
-    await engine.dispose()
-
-
-def sessions(settings: Settings) -> async_sessionmaker[AsyncSession]:
-    return session_factory(_ENGINES[settings.database_url])
+async def _engine(assertion_db: None) -> None:
+    """The assertions' own queries go through ``sessions(settings)``."""
 
 
 def meta(**values: str | bytes) -> str:

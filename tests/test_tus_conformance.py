@@ -15,7 +15,7 @@ import hashlib
 import re
 import shutil
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -25,12 +25,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests import tus
-from tests.conftest import Issued, issue_token, make_settings
+from tests.conftest import Issued, issue_token, make_settings, sessions
 from tuslog import errors
-from tuslog.db.engine import create_engine, session_factory
 from tuslog.db.models import AuditEvent, Upload, UploadToken, utcnow
 from tuslog.server.app import create_app
 from tuslog.services import tokens as token_service
@@ -68,21 +66,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path, max_upload_size=MAX, cors_origins=[ORIGIN])
 
 
-_ENGINES: dict[str, AsyncEngine] = {}
-
-
 @pytest.fixture(autouse=True)
-async def _engine(database_url: str) -> AsyncIterator[None]:
-    """One engine per test for the assertions' own queries (a new one per query is slow)."""
-    engine = create_engine(database_url)
-    _ENGINES[database_url] = engine
-    yield
-    del _ENGINES[database_url]
-    await engine.dispose()
-
-
-def sessions(settings: Settings) -> async_sessionmaker[AsyncSession]:
-    return session_factory(_ENGINES[settings.database_url])
+async def _engine(assertion_db: None) -> None:
+    """The assertions' own queries go through ``sessions(settings)``."""
 
 
 # --- header matchers ------------------------------------------------------------------------
