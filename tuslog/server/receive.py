@@ -84,6 +84,8 @@ class BodyReceiver:
         self._written = start
         self._durable = start
         self._waiting_since: float | None = None
+        self._syncing: asyncio.Future[None] | None = None
+        self._syncing_offset = start
         self._last_checkpoint = time.monotonic()
 
     async def run(self) -> Received:
@@ -112,8 +114,9 @@ class BodyReceiver:
                 self._stop(Stop.RELEASED)
 
     async def _pump(self) -> Stop | None:
-        buffer = bytearray()
-        pending: asyncio.Future[None] | None = None
+        chunks: list[bytes] = []
+        size = 0
+        pending: asyncio.Future[Any] | None = None
         position = self._start
         stop: Stop | None = None
         try:
@@ -134,24 +137,25 @@ class BodyReceiver:
                     self._waiting_since = None
                 if not chunk:
                     break
-                if position + len(buffer) + len(chunk) > self._limit:
+                if position + size + len(chunk) > self._limit:
                     stop = Stop.TOO_LARGE
                     break
-                buffer += chunk
-                checkpoint = self._checkpoint_due(position + len(buffer))
-                if len(buffer) >= WRITE_BUFFER or checkpoint:
+                chunks.append(chunk)  # no copy: the chunks go to pwrite and the hash as-is
+                size += len(chunk)
+                checkpoint = self._checkpoint_due(position + size)
+                if size >= WRITE_BUFFER or checkpoint:
                     await self._settle(pending)
-                    pending = self._submit(buffer, position)
-                    position += len(buffer)
-                    buffer = bytearray()
+                    pending = self._submit(chunks, position)
+                    position += size
+                    chunks, size = [], 0
                 if checkpoint:
                     await self._settle(pending)
                     pending = None
-                    await self._checkpoint()
+                    self._checkpoint_in_background()
             await self._settle(pending)
             pending = None
-            if buffer:
-                await self._settle(self._submit(buffer, position))
+            if chunks:
+                await self._settle(self._submit(chunks, position))
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
@@ -159,27 +163,58 @@ class BodyReceiver:
         finally:
             if pending is not None:
                 await asyncio.wait([pending])
+            if self._syncing is not None:
+                await asyncio.wait([self._syncing])
         return stop
 
-    def _submit(self, buffer: bytearray, position: int) -> asyncio.Future[None]:
-        return asyncio.get_running_loop().run_in_executor(None, self._write, buffer, position)
+    def _submit(self, chunks: list[bytes], position: int) -> asyncio.Future[Any]:
+        """Write and hash one batch at the same time, in two worker threads (both release
+        the GIL): the batch costs max(write, hash) instead of write + hash."""
+        loop = asyncio.get_running_loop()
+        write = loop.run_in_executor(None, self._write, chunks, position)
+        if self._digest is None and self._chunk_hash is None:
+            return write
+        return asyncio.gather(write, loop.run_in_executor(None, self._hash, chunks))
 
-    def _write(self, buffer: bytearray, position: int) -> None:
-        try:
-            self._data.write_at(buffer, position)
-        except StorageFullError as exc:
-            self._account(memoryview(buffer)[: exc.written])
-            raise
-        self._account(buffer)
+    def _write(self, chunks: list[bytes], position: int) -> None:
+        start = position
+        for chunk in chunks:
+            try:
+                self._data.write_at(chunk, position)
+            except StorageFullError as exc:
+                self._written += position - start + exc.written
+                # The hash saw the whole batch; the file did not. Drop the running digest
+                # (completion recomputes it from the file); a checksummed chunk fails anyway.
+                self._digest = None
+                raise
+            position += len(chunk)
+        self._written += position - start
+        self._data.start_writeback(start, position - start)
 
-    def _account(self, data: bytearray | memoryview) -> None:
-        self._written += len(data)
-        if self._digest is not None:
-            self._digest.update(data)
-        if self._chunk_hash is not None:
-            self._chunk_hash.update(data)
+    def _hash(self, chunks: list[bytes]) -> None:
+        digest, chunk_hash = self._digest, self._chunk_hash  # _write may drop the digest
+        for chunk in chunks:
+            if digest is not None:
+                digest.update(chunk)
+            if chunk_hash is not None:
+                chunk_hash.update(chunk)
 
-    async def _settle(self, pending: asyncio.Future[None] | None) -> None:
+    def _checkpoint_in_background(self) -> None:
+        """fdatasync what is written so far and record that offset, while the body keeps
+        flowing: bytes written after the sync started are not covered, and not recorded."""
+        self._last_checkpoint = time.monotonic()
+        if self._syncing is None or self._syncing.done():
+            if self._syncing is not None:
+                self._syncing.result()  # surface a failed background sync
+            self._syncing = asyncio.ensure_future(self._checkpoint_to(self._written))
+
+    async def _checkpoint_to(self, offset: int) -> None:
+        self._syncing_offset = offset
+        await asyncio.to_thread(self._data.sync)
+        await self._record_offset(offset)
+        self._durable = max(self._durable, offset)
+
+    async def _settle(self, pending: asyncio.Future[Any] | None) -> None:
         if pending is not None:
             await pending
 
@@ -189,8 +224,10 @@ class BodyReceiver:
         server loses at most that much, however slowly the client sends."""
         if self._checksum is not None:
             return False  # a checksummed chunk is kept whole or not at all
+        if self._syncing is not None and not self._syncing.done():
+            return False  # one background checkpoint at a time
         return (
-            received - self._durable >= self._limits.checkpoint_bytes
+            received - max(self._durable, self._syncing_offset) >= self._limits.checkpoint_bytes
             or time.monotonic() - self._last_checkpoint >= self._limits.checkpoint_seconds
         )
 
@@ -212,6 +249,8 @@ class BodyReceiver:
             return Received(self._durable, Stop.DISK_FULL, None, None)
 
     async def _settle_offset(self, stop: Stop | None) -> Received:
+        if self._syncing is not None and self._syncing.exception() is not None:
+            raise self._syncing.exception()  # type: ignore[misc]
         checksum_ok: bool | None = None
         if self._checksum is not None and self._chunk_hash is not None:
             checksum_ok = stop is None and self._chunk_hash.digest() == self._checksum.digest

@@ -5,6 +5,7 @@ import secrets
 from email.utils import format_datetime
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
@@ -56,18 +57,23 @@ def _bearer(request: web.Request) -> str | None:
     return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
-async def authorize(request: web.Request) -> UploadToken:
+async def _authenticate(request: web.Request, session: AsyncSession) -> UploadToken:
     ip = client_ip(request)
     limiter = request.config_dict[LIMITER]
     retry_after = limiter.retry_after(ip)
     if retry_after is not None:
         raise errors.RATE_LIMITED(retry_after=retry_after)
+    try:
+        return await tokens.authenticate(session, _bearer(request))
+    except errors.TuslogError:
+        limiter.fail(ip)
+        raise
+
+
+async def authorize(request: web.Request) -> UploadToken:
+    """The request's upload token, if valid (rate-limited per client IP on failure)."""
     async with request.config_dict[SESSIONS]() as session:
-        try:
-            return await tokens.authenticate(session, _bearer(request))
-        except errors.TuslogError:
-            limiter.fail(ip)
-            raise
+        return await _authenticate(request, session)
 
 
 def _upload_id(request: web.Request) -> str:
@@ -77,11 +83,11 @@ def _upload_id(request: web.Request) -> str:
     return upload_id
 
 
-async def load_owned(
-    request: web.Request, upload_id: str, token: UploadToken
-) -> tuple[Upload, str]:
-    """The upload, if it exists, belongs to ``token`` and has not expired or been ended."""
+async def load_owned(request: web.Request, upload_id: str) -> tuple[UploadToken, Upload, str]:
+    """The token, and the upload if it exists, belongs to that token and has not expired
+    or been ended (one database session for both: this runs on every HEAD and PATCH)."""
     async with request.config_dict[SESSIONS]() as session:
+        token = await _authenticate(request, session)
         found = await uploads.load(session, upload_id)
     if found is None:
         raise errors.UPLOAD_NOT_FOUND()
@@ -91,13 +97,12 @@ async def load_owned(
     expired = upload.expires_at is not None and upload.expires_at < utcnow()
     if upload.state.gone or (upload.state is UploadState.RECEIVING and expired):
         raise errors.UPLOAD_GONE()
-    return upload, ticket
+    return token, upload, ticket
 
 
 async def head(request: web.Request) -> web.Response:
     upload_id = _upload_id(request)
-    token = await authorize(request)
-    await load_owned(request, upload_id, token)
+    await load_owned(request, upload_id)
     async with request.config_dict[LOCKS].hold(upload_id):
         upload, ticket = await tus_receive.reconcile(request, upload_id)
     return web.Response(status=200, headers=upload_headers(upload, ticket, full=True))
@@ -112,8 +117,7 @@ async def patch(request: web.Request) -> web.Response:
     checksum = parse_checksum(request.headers.get("Upload-Checksum"))
     new_length = parse_uint("Upload-Length", request.headers.get("Upload-Length"))
     upload_id = _upload_id(request)
-    token = await authorize(request)
-    upload, _ = await load_owned(request, upload_id, token)
+    token, upload, _ = await load_owned(request, upload_id)
     if upload.is_final:
         raise errors.FINAL_NOT_PATCHABLE()
     async with request.config_dict[LOCKS].hold(upload_id) as held:
@@ -131,8 +135,7 @@ async def patch(request: web.Request) -> web.Response:
 
 async def terminate(request: web.Request) -> web.Response:
     upload_id = _upload_id(request)
-    token = await authorize(request)
-    upload, _ = await load_owned(request, upload_id, token)
+    token, upload, _ = await load_owned(request, upload_id)
     if upload.state.finished:
         raise errors.UPLOAD_FINISHED(
             "Finished uploads can only be deleted by support staff.",

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
-from tuslog.keys import DIGESTS, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, ENGINE, SESSIONS, SETTINGS, STORE
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
@@ -59,9 +59,10 @@ async def reconcile(request: web.Request, upload_id: str) -> tuple[Upload, str]:
 
 
 async def _record(request: web.Request, upload_id: str, offset: int) -> datetime:
-    async with request.config_dict[SESSIONS].begin() as session:
+    # A plain connection, no ORM session: this runs at every checkpoint and PATCH.
+    async with request.config_dict[ENGINE].begin() as conn:
         return await uploads.record_offset(
-            session, upload_id, offset, request.config_dict[SETTINGS].upload_expiry
+            conn, upload_id, offset, request.config_dict[SETTINGS].upload_expiry
         )
 
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tuslog import errors
 from tuslog.db.models import Ticket, Upload, UploadState, UploadToken, utcnow
@@ -142,7 +142,7 @@ async def load(session: AsyncSession, upload_id: str) -> tuple[Upload, str] | No
 
 
 async def record_offset(
-    session: AsyncSession, upload_id: str, offset: int, expiry: timedelta
+    session: AsyncSession | AsyncConnection, upload_id: str, offset: int, expiry: timedelta
 ) -> datetime:
     """Record a durable offset (the bytes are already fdatasync'ed) and slide the expiry."""
     now = utcnow()

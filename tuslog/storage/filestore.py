@@ -4,15 +4,32 @@ It never sees HTTP. Its blocking methods run in worker threads (``asyncio.to_thr
 the caller decides when. Tests replace it (only) to fake failures such as a full disk.
 """
 
+import ctypes
 import errno
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _COPY_BLOCK = 4 * 1024 * 1024
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _load_sync_file_range() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return function
+
+
+_sync_file_range = _load_sync_file_range() if sys.platform.startswith("linux") else None
 
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -49,6 +66,12 @@ class DataFile:
 
     def sync(self) -> None:
         os.fdatasync(self._fd)
+
+    def start_writeback(self, position: int, length: int) -> None:
+        """Ask the kernel to start writing this range to the device now (no waiting), so
+        the next fdatasync finds little left to do. Linux only; a no-op elsewhere."""
+        if _sync_file_range is not None and length > 0:
+            _sync_file_range(self._fd, position, length, _SYNC_FILE_RANGE_WRITE)
 
     def truncate(self, size: int) -> None:
         os.ftruncate(self._fd, size)
