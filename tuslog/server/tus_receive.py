@@ -58,12 +58,20 @@ async def reconcile(request: web.Request, upload_id: str) -> tuple[Upload, str]:
     return upload, ticket
 
 
-async def _record(request: web.Request, upload_id: str, offset: int) -> datetime:
+async def _record(
+    request: web.Request, upload_id: str, offset: int, token_id: int | None = None
+) -> datetime:
+    """Record a durable offset. With ``token_id``, also stop if that token was revoked
+    meanwhile: a revoked token stops its uploads at once, even mid-PATCH."""
     # A plain connection, no ORM session: this runs at every checkpoint and PATCH.
     async with request.config_dict[ENGINE].begin() as conn:
-        return await uploads.record_offset(
+        expires_at = await uploads.record_offset(
             conn, upload_id, offset, request.config_dict[SETTINGS].upload_expiry
         )
+        revoked = token_id is not None and await tokens.is_revoked(conn, token_id)
+    if revoked:
+        raise errors.TOKEN_INVALID(headers={"Upload-Offset": str(offset)})
+    return expires_at
 
 
 async def declare_length(
@@ -116,7 +124,7 @@ async def receive(
         )
 
     async def record(offset: int) -> None:
-        upload.expires_at = await _record(request, upload.id, offset)
+        upload.expires_at = await _record(request, upload.id, offset, token.id)
 
     data = await asyncio.to_thread(store.open, upload.id)
     try:

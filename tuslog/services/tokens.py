@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tuslog import errors
 from tuslog.db.models import Ticket, TicketStatus, UploadToken, utcnow
@@ -124,6 +124,13 @@ async def consume_attempt(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.TOKEN_INVALID()
+
+
+async def is_revoked(session: AsyncSession | AsyncConnection, token_id: int) -> bool:
+    revoked_at = await session.scalar(
+        select(UploadToken.revoked_at).where(UploadToken.id == token_id)
+    )
+    return revoked_at is not None
 
 
 async def revoke(session: AsyncSession, prefix: str, *, actor: str) -> UploadToken:
