@@ -173,7 +173,7 @@ def start_server(env: dict[str, str], port: int, log_path: Path, *extra: str) ->
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"tuslog serve exited: {log_path.read_text()[-2000:]}")

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+
+from tests.conftest import start_server as start_live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SH = ROOT / "scripts" / "uploader.sh"
@@ -159,26 +160,8 @@ def start_server(tmp: Path, database: Database, **settings: str) -> Server:
         }
     )
     log = tmp / "server.log"
-    with open(log, "ab") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tuslog", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"tuslog serve exited: {log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return Server(url, env, tmp / "uploads", process, log)
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"tuslog serve did not start: {log.read_text()[-3000:]}")
+    live = start_live_server(env, port, log)
+    return Server(live.url, env, tmp / "uploads", live.process, log)
 
 
 @pytest.fixture(scope="session")
