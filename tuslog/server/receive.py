@@ -7,7 +7,9 @@ the offset that covers them is recorded before anyone is told about it.
 import asyncio
 import enum
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,8 @@ from tuslog.storage.filestore import DataFile, StorageFullError, is_disk_full
 from tuslog.storage.locks import HeldLock
 
 WRITE_BUFFER = 4 * 1024 * 1024
+_HASH_BATCH = 1024 * 1024
+_HASH_BACKLOG = 16 * 1024 * 1024
 _WATCH_INTERVAL = 0.1
 
 
@@ -85,6 +89,12 @@ class BodyReceiver:
         self._durable = start
         self._waiting_since: float | None = None
         self._syncing: asyncio.Future[None] | None = None
+        self._hashing: ThreadPoolExecutor | None = None
+        self._hash_chunks: list[bytes] = []
+        self._hash_size = 0
+        self._hash_jobs: deque[tuple[asyncio.Future[None], int]] = deque()
+        self._hash_backlog = 0
+        self._hashed = start
         self._syncing_offset = start
         self._last_checkpoint = time.monotonic()
 
@@ -142,6 +152,7 @@ class BodyReceiver:
                     break
                 chunks.append(chunk)  # no copy: the chunks go to pwrite and the hash as-is
                 size += len(chunk)
+                await self._hash_soon(chunk)
                 checkpoint = self._checkpoint_due(position + size)
                 if size >= WRITE_BUFFER or checkpoint:
                     await self._settle(pending)
@@ -156,6 +167,7 @@ class BodyReceiver:
             pending = None
             if chunks:
                 await self._settle(self._submit(chunks, position))
+            await self._hash_soon(None)
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
@@ -165,16 +177,43 @@ class BodyReceiver:
                 await asyncio.wait([pending])
             if self._syncing is not None:
                 await asyncio.wait([self._syncing])
+            await self._stop_hashing()
         return stop
 
     def _submit(self, chunks: list[bytes], position: int) -> asyncio.Future[Any]:
-        """Write and hash one batch at the same time, in two worker threads (both release
-        the GIL): the batch costs max(write, hash) instead of write + hash."""
-        loop = asyncio.get_running_loop()
-        write = loop.run_in_executor(None, self._write, chunks, position)
+        return asyncio.get_running_loop().run_in_executor(None, self._write, chunks, position)
+
+    async def _hash_soon(self, chunk: bytes | None) -> None:
+        """Hash in small batches on a thread of this upload's own (FIFO, so in order),
+        beside the 4 MiB writes: when the body ends only the last ~1 MiB is left to hash,
+        which keeps the time between the last byte and the answer short. ``None`` flushes.
+        At most ``_HASH_BACKLOG`` bytes wait, so a slow hash cannot hoard memory."""
         if self._digest is None and self._chunk_hash is None:
-            return write
-        return asyncio.gather(write, loop.run_in_executor(None, self._hash, chunks))
+            return
+        if chunk is not None:
+            self._hash_chunks.append(chunk)
+            self._hash_size += len(chunk)
+            if self._hash_size < _HASH_BATCH:
+                return
+        if self._hash_chunks:
+            if self._hashing is None:
+                self._hashing = ThreadPoolExecutor(1, thread_name_prefix="tuslog-hash")
+            loop = asyncio.get_running_loop()
+            job = loop.run_in_executor(self._hashing, self._hash, self._hash_chunks)
+            self._hash_jobs.append((job, self._hash_size))
+            self._hash_backlog += self._hash_size
+            self._hash_chunks, self._hash_size = [], 0
+        while self._hash_jobs and (chunk is None or self._hash_backlog > _HASH_BACKLOG):
+            job, size = self._hash_jobs.popleft()
+            await job
+            self._hash_backlog -= size
+
+    async def _stop_hashing(self) -> None:
+        if self._hash_jobs:
+            await asyncio.wait([job for job, _ in self._hash_jobs])
+            self._hash_jobs.clear()
+        if self._hashing is not None:
+            self._hashing.shutdown(wait=False)
 
     def _write(self, chunks: list[bytes], position: int) -> None:
         start = position
@@ -183,7 +222,7 @@ class BodyReceiver:
                 self._data.write_at(chunk, position)
             except StorageFullError as exc:
                 self._written += position - start + exc.written
-                # The hash saw the whole batch; the file did not. Drop the running digest
+                # The hash may see bytes the file did not get. Drop the running digest
                 # (completion recomputes it from the file); a checksummed chunk fails anyway.
                 self._digest = None
                 raise
@@ -198,6 +237,7 @@ class BodyReceiver:
                 digest.update(chunk)
             if chunk_hash is not None:
                 chunk_hash.update(chunk)
+            self._hashed += len(chunk)
 
     def _checkpoint_in_background(self) -> None:
         """fdatasync what is written so far and record that offset, while the body keeps
@@ -258,7 +298,9 @@ class BodyReceiver:
                 await asyncio.to_thread(self._data.truncate, self._start)
                 return Received(self._start, stop, checksum_ok, None)
         await self._checkpoint()
-        return Received(self._durable, stop, checksum_ok, self._digest)
+        # The running digest is only worth keeping if it covers exactly the durable bytes.
+        digest = self._digest if self._hashed == self._durable else None
+        return Received(self._durable, stop, checksum_ok, digest)
 
 
 def _classify(exc: BaseException) -> Stop:
