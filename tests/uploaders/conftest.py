@@ -204,6 +204,14 @@ def command(kind: str) -> list[str]:
     return [kind, str(SH)]
 
 
+def _default_signals() -> None:
+    """A terminal's program gets SIGINT/SIGTERM as usual, even when these tests run under
+    a non-interactive shell that started them in the background (which ignores SIGINT, and
+    the child would inherit that; a shell cannot trap a signal ignored on entry)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class Customer:
     """One customer machine: its own HOME and state directory, no proxy settings."""
 
@@ -260,6 +268,7 @@ class Customer:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=_default_signals,
         )
         self._running.append(process)
         return process
