@@ -88,6 +88,7 @@ class BodyReceiver:
         self._written = start
         self._durable = start
         self._waiting_since: float | None = None
+        self._cancelled = False
         self._syncing: asyncio.Future[None] | None = None
         self._hashing: ThreadPoolExecutor | None = None
         self._hash_chunks: list[bytes] = []
@@ -108,7 +109,10 @@ class BodyReceiver:
         finally:
             watcher.cancel()
             self._held.on_release_request(None)
-        return await self._finish(stop)
+        received = await self._finish(stop)
+        if self._cancelled:
+            raise asyncio.CancelledError
+        return received
 
     def _stop(self, reason: Stop) -> None:
         if self._content.exception() is None:
@@ -136,6 +140,12 @@ class BodyReceiver:
                     chunk = await self._content.readany()
                 except _StopReading as exc:
                     stop = exc.reason
+                    break
+                except asyncio.CancelledError:
+                    # The server cancels handlers of lost connections (if configured so):
+                    # save what arrived first, then let the cancellation through (run()).
+                    self._cancelled = True
+                    stop = Stop.DISCONNECTED
                     break
                 except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
                     stop = _classify(exc)

@@ -102,9 +102,9 @@ async def load_owned(request: web.Request, upload_id: str) -> tuple[UploadToken,
 
 async def head(request: web.Request) -> web.Response:
     upload_id = _upload_id(request)
-    await load_owned(request, upload_id)
+    token, _, _ = await load_owned(request, upload_id)
     async with request.config_dict[LOCKS].hold(upload_id):
-        upload, ticket = await tus_receive.reconcile(request, upload_id)
+        upload, ticket = await tus_receive.reconcile(request, upload_id, token)
     return web.Response(status=200, headers=upload_headers(upload, ticket, full=True))
 
 
@@ -121,7 +121,7 @@ async def patch(request: web.Request) -> web.Response:
     if upload.is_final:
         raise errors.FINAL_NOT_PATCHABLE()
     async with request.config_dict[LOCKS].hold(upload_id) as held:
-        upload, ticket = await tus_receive.reconcile(request, upload_id)
+        upload, ticket = await tus_receive.reconcile(request, upload_id, token)
         if upload.offset != offset:
             raise errors.OFFSET_MISMATCH(
                 f"Upload-Offset is {offset} but the server has {upload.offset}; resume from there.",
@@ -142,6 +142,9 @@ async def terminate(request: web.Request) -> web.Response:
         )
     locks = request.config_dict[LOCKS]
     async with locks.hold(upload_id):
+        upload, _ = await tus_receive.reconcile(request, upload_id, token)
+        if upload.state.finished:  # it may have finished while we waited for the lock
+            raise errors.UPLOAD_FINISHED("Finished uploads can only be deleted by support staff.")
         async with request.config_dict[SESSIONS].begin() as session:
             await uploads.mark_gone(
                 session,
@@ -212,7 +215,7 @@ async def create(request: web.Request) -> web.Response:
     )
     token = await authorize(request)
     upload, ticket = await tus_receive.create_upload(request, token, new, concat)
-    if body and upload.state is UploadState.RECEIVING:
+    if body and upload.state is UploadState.RECEIVING and upload.id == new.upload_id:
         upload = await _receive_during_creation(request, upload, token, checksum)
     headers = upload_headers(upload, ticket)
     headers["Location"] = f"{base_url(request)}/files/{upload.id}"

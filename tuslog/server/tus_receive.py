@@ -30,9 +30,18 @@ async def _reload(request: web.Request, upload_id: str) -> tuple[Upload, str]:
     return found
 
 
-async def reconcile(request: web.Request, upload_id: str) -> tuple[Upload, str]:
+async def reconcile(request: web.Request, upload_id: str, token: UploadToken) -> tuple[Upload, str]:
     """Under the lock: cut the data file back to the recorded offset (bytes past it were
-    never acknowledged), or record a shorter file's real size if bytes were lost."""
+    never acknowledged), or record a shorter file's real size if bytes were lost; and
+    complete an upload whose bytes all arrived but whose PATCH never finished (a cut
+    connection, a kill between the last checkpoint and completion)."""
+    upload, ticket = await _cut_back(request, upload_id)
+    if upload.state is UploadState.RECEIVING and upload.offset == upload.length:
+        upload = await complete(request, upload, token)
+    return upload, ticket
+
+
+async def _cut_back(request: web.Request, upload_id: str) -> tuple[Upload, str]:
     upload, ticket = await _reload(request, upload_id)
     if upload.state is not UploadState.RECEIVING:
         return upload, ticket
@@ -153,11 +162,10 @@ async def receive(
     offset_header = {"Upload-Offset": str(upload.offset)}
     if received.checksum_ok is False and received.stop is None:
         raise errors.CHECKSUM_MISMATCH(headers=offset_header)
+    if upload.state is UploadState.RECEIVING and upload.offset == upload.length:
+        return await complete(request, upload, token)  # every byte is here, however it ended
     if received.stop is not None:
         raise _stop_error(received.stop, offset_header)
-    finished_now = upload.state is UploadState.RECEIVING and upload.offset == upload.length
-    if finished_now:
-        upload = await complete(request, upload, token)
     return upload
 
 

@@ -124,7 +124,7 @@ async def find_same(session: AsyncSession, token_id: int, new: NewUpload) -> str
             Upload.token_id == token_id,
             Upload.declared_sha256 == new.declared_sha256,
             Upload.length == new.length,
-            Upload.state.not_in([UploadState.EXPIRED, UploadState.TERMINATED]),
+            Upload.state.in_([UploadState.RECEIVING, UploadState.VERIFIED]),
         )
         .order_by(Upload.created_at.desc())
         .limit(1)

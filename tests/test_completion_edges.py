@@ -1,0 +1,68 @@
+"""Edges found in review: a body that carries every byte but never ends cleanly, a repeated
+creation-with-upload, and a corrupt upload that must not block a clean retry."""
+
+import asyncio
+import hashlib
+import os
+from typing import Any
+
+from tests import tus
+from tests.conftest import Issued, issue_token
+from tuslog.settings import Settings
+
+
+async def test_all_bytes_then_cut_connection_completes(client: Any, issued: Issued) -> None:
+    data = os.urandom(300_000)
+    meta = tus.metadata(sha256=hashlib.sha256(data).hexdigest())
+    path = await tus.create_path(client, issued.auth, len(data), Upload_Metadata=meta)
+    _reader, writer = await asyncio.open_connection(client.host, client.port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in issued.auth.items())
+    writer.write(
+        f"PATCH {path} HTTP/1.1\r\nHost: x\r\n{head}Upload-Offset: 0\r\n"
+        f"Content-Type: {tus.OCTET}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        + f"{len(data):x}\r\n".encode()
+        + data
+        + b"\r\n"  # ... and never the final 0-length chunk: the link dies
+    )
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.close()
+    await asyncio.sleep(0.3)
+    response = await client.head(path, headers=issued.auth)
+    assert response.status == 200
+    assert response.headers["Upload-Offset"] == str(len(data))
+    assert response.headers["Tuslog-Upload-State"] == "verified"
+
+
+async def test_repeated_creation_with_upload_does_not_append_again(
+    client: Any, issued: Issued, settings: Settings
+) -> None:
+    data = os.urandom(64 * 1024)
+    meta = tus.metadata(filename="x.tgz", sha256=hashlib.sha256(data).hexdigest())
+    headers = {
+        **issued.auth,
+        "Upload-Length": str(len(data)),
+        "Upload-Metadata": meta,
+        "Content-Type": tus.OCTET,
+    }
+    first = await client.post("/files/", headers=headers, data=data[:1000])
+    again = await client.post("/files/", headers=headers, data=data[:1000])  # 201 was lost
+    assert first.status == again.status == 201
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Upload-Offset"] == "1000"
+    upload_id = tus.path_of(first.headers["Location"]).rsplit("/", 1)[1]
+    assert (settings.storage_dir / upload_id[:2] / upload_id).read_bytes() == data[:1000]
+
+
+async def test_corrupt_upload_does_not_block_a_retry(client: Any, settings: Settings) -> None:
+    issued = await issue_token(settings, uploads=2)
+    data = os.urandom(10_000)
+    meta = tus.metadata(sha256=hashlib.sha256(data).hexdigest())
+    first = await tus.create_path(client, issued.auth, len(data), Upload_Metadata=meta)
+    flipped = bytes([data[0] ^ 1]) + data[1:]
+    done = await tus.patch(client, first, issued.auth, 0, flipped)
+    assert done.headers["Tuslog-Upload-State"] == "corrupt"
+    second = await tus.create_path(client, issued.auth, len(data), Upload_Metadata=meta)
+    assert second != first
+    done = await tus.patch(client, second, issued.auth, 0, data)
+    assert done.headers["Tuslog-Upload-State"] == "verified"
