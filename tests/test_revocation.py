@@ -51,3 +51,40 @@ async def test_revocation_stops_a_streaming_patch(
     assert (settings.storage_dir / upload_id[:2] / upload_id).read_bytes()[:kept] == data[:kept]
     head = await client.head(path, headers=issued.auth)
     assert head.status == 401
+
+
+async def test_revocation_stops_a_checksummed_patch_and_keeps_nothing(
+    client: Any, settings: Settings, issued: Issued
+) -> None:
+    """A checksummed PATCH has no checkpoints; the watcher still notices the revocation."""
+    import base64
+    import hashlib
+    import time
+
+    data = os.urandom(64 * PIECE)
+    path = await tus.create_path(client, issued.auth, len(data))
+    digest = base64.b64encode(hashlib.sha1(data).digest()).decode()
+
+    async def body() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), PIECE):
+            if start == PIECE:
+                await _revoke(settings, issued.prefix)
+            yield data[start : start + PIECE]
+            await asyncio.sleep(0.1)  # 64 pieces: ~6.4 s if nobody stops it
+
+    started = time.monotonic()
+    response = await client.patch(
+        path,
+        data=body(),
+        headers={
+            **issued.auth,
+            "Upload-Offset": "0",
+            "Content-Type": tus.OCTET,
+            "Upload-Checksum": f"sha1 {digest}",
+        },
+    )
+    assert response.status == 401, await response.text()
+    assert time.monotonic() - started < 5
+    assert response.headers["Upload-Offset"] == "0"
+    upload_id = path.rsplit("/", 1)[1]
+    assert (settings.storage_dir / upload_id[:2] / upload_id).read_bytes() == b""

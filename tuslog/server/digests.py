@@ -7,6 +7,7 @@ running hash and completion hashes the file once instead.
 
 import hashlib
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 _MAX_ENTRIES = 256
@@ -30,3 +31,21 @@ class RunningDigests:
 
     def drop(self, upload_id: str) -> None:
         self._entries.pop(upload_id, None)
+
+
+class HashLanes:
+    """A few single-thread executors shared by all uploads of the process. An upload always
+    hashes on the same lane, so its bytes are hashed in order; the thread count is bounded
+    however many PATCHes run at once."""
+
+    def __init__(self, lanes: int = 4) -> None:
+        self._lanes = [
+            ThreadPoolExecutor(1, thread_name_prefix=f"tuslog-hash-{n}") for n in range(lanes)
+        ]
+
+    def lane(self, upload_id: str) -> ThreadPoolExecutor:
+        return self._lanes[int(upload_id[:8], 16) % len(self._lanes)]
+
+    def shutdown(self) -> None:
+        for lane in self._lanes:
+            lane.shutdown(wait=False)

@@ -6,6 +6,7 @@ the offset that covers them is recorded before anyone is told about it.
 
 import asyncio
 import enum
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -19,8 +20,10 @@ from tuslog.server.tus_headers import Checksum
 from tuslog.storage.filestore import DataFile, StorageFullError, is_disk_full
 from tuslog.storage.locks import HeldLock
 
+log = logging.getLogger(__name__)
 WRITE_BUFFER = 4 * 1024 * 1024
 _HASH_BATCH = 1024 * 1024
+_REVOCATION_CHECK = 2.0
 _HASH_BACKLOG = 16 * 1024 * 1024
 _WATCH_INTERVAL = 0.1
 
@@ -30,6 +33,7 @@ class Stop(enum.Enum):
     IDLE = "idle"
     RELEASED = "released"
     SHUTDOWN = "shutdown"
+    REVOKED = "revoked"
     DISK_FULL = "disk_full"
     TOO_LARGE = "too_large"
 
@@ -74,6 +78,8 @@ class BodyReceiver:
         digest: Any | None,
         checksum: Checksum | None,
         record_offset: Callable[[int], Awaitable[None]],
+        hash_lane: ThreadPoolExecutor,
+        still_allowed: Callable[[], Awaitable[bool]],
     ) -> None:
         self._content = content
         self._data = data
@@ -85,12 +91,13 @@ class BodyReceiver:
         self._checksum = checksum
         self._chunk_hash = checksum.new_hasher() if checksum else None
         self._record_offset = record_offset
+        self._hash_lane = hash_lane  # one thread: FIFO keeps this upload's bytes in order
+        self._still_allowed = still_allowed
         self._written = start
         self._durable = start
         self._waiting_since: float | None = None
         self._cancelled = False
         self._syncing: asyncio.Future[None] | None = None
-        self._hashing: ThreadPoolExecutor | None = None
         self._hash_chunks: list[bytes] = []
         self._hash_size = 0
         self._hash_jobs: deque[tuple[asyncio.Future[None], int]] = deque()
@@ -119,13 +126,26 @@ class BodyReceiver:
             self._content.set_exception(_StopReading(reason))
 
     async def _watch(self) -> None:
+        """Stop the read when the client is idle too long, another process wants the
+        upload, or the token was revoked (checked every ``_REVOCATION_CHECK`` seconds).
+        A failing check must not end the watch: it would leave the lock unguarded."""
+        next_revocation_check = time.monotonic() + _REVOCATION_CHECK
         while True:
             await asyncio.sleep(_WATCH_INTERVAL)
             waiting = self._waiting_since
-            if waiting is not None and time.monotonic() - waiting > self._limits.read_timeout:
-                self._stop(Stop.IDLE)
-            elif await asyncio.to_thread(self._held.release_requested_elsewhere):
-                self._stop(Stop.RELEASED)
+            try:
+                if waiting is not None and time.monotonic() - waiting > self._limits.read_timeout:
+                    self._stop(Stop.IDLE)
+                elif await asyncio.to_thread(self._held.release_requested_elsewhere):
+                    self._stop(Stop.RELEASED)
+                elif time.monotonic() >= next_revocation_check:
+                    next_revocation_check = time.monotonic() + _REVOCATION_CHECK
+                    if not await self._still_allowed():
+                        self._stop(Stop.REVOKED)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("upload watch check failed; retrying", exc_info=True)
 
     async def _pump(self) -> Stop | None:
         chunks: list[bytes] = []
@@ -206,10 +226,8 @@ class BodyReceiver:
             if self._hash_size < _HASH_BATCH:
                 return
         if self._hash_chunks:
-            if self._hashing is None:
-                self._hashing = ThreadPoolExecutor(1, thread_name_prefix="tuslog-hash")
             loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(self._hashing, self._hash, self._hash_chunks)
+            job = loop.run_in_executor(self._hash_lane, self._hash, self._hash_chunks)
             self._hash_jobs.append((job, self._hash_size))
             self._hash_backlog += self._hash_size
             self._hash_chunks, self._hash_size = [], 0
@@ -222,8 +240,6 @@ class BodyReceiver:
         if self._hash_jobs:
             await asyncio.wait([job for job, _ in self._hash_jobs])
             self._hash_jobs.clear()
-        if self._hashing is not None:
-            self._hashing.shutdown(wait=False)
 
     def _write(self, chunks: list[bytes], position: int) -> None:
         start = position

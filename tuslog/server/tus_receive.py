@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
-from tuslog.keys import DIGESTS, ENGINE, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, ENGINE, HASH_LANES, SESSIONS, SETTINGS, STORE
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
@@ -151,6 +151,8 @@ async def receive(
             digest=digests.take(upload.id, upload.offset),
             checksum=checksum,
             record_offset=record,
+            hash_lane=request.config_dict[HASH_LANES].lane(upload.id),
+            still_allowed=lambda: _token_still_allowed(request, token.id),
         ).run()
     finally:
         data.close()
@@ -169,6 +171,11 @@ async def receive(
     return upload
 
 
+async def _token_still_allowed(request: web.Request, token_id: int) -> bool:
+    async with request.config_dict[ENGINE].connect() as conn:
+        return not await tokens.is_revoked(conn, token_id)
+
+
 def _stop_error(stop: Stop, headers: dict[str, str]) -> errors.TuslogError:
     if stop is Stop.DISK_FULL:
         return errors.DISK_FULL(headers=headers)
@@ -176,6 +183,8 @@ def _stop_error(stop: Stop, headers: dict[str, str]) -> errors.TuslogError:
         return errors.TOO_LARGE("The body goes past the upload's length.", headers=headers)
     if stop is Stop.IDLE:
         return errors.READ_TIMEOUT(headers={**headers, "Connection": "close"})
+    if stop is Stop.REVOKED:
+        return errors.TOKEN_INVALID(headers=headers)
     if stop is Stop.SHUTDOWN:
         return errors.SHUTTING_DOWN(headers=headers)
     if stop is Stop.RELEASED:
