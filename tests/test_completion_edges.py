@@ -66,3 +66,39 @@ async def test_corrupt_upload_does_not_block_a_retry(client: Any, settings: Sett
     assert second != first
     done = await tus.patch(client, second, issued.auth, 0, data)
     assert done.headers["Tuslog-Upload-State"] == "verified"
+
+
+async def test_deferred_length_is_bounded_by_the_quota(client: Any, settings: Settings) -> None:
+    issued = await issue_token(settings, max_bytes=1000)
+    path = await tus.create_path(client, issued.auth, None, Upload_Defer_Length=1)
+    response = await tus.patch(client, path, issued.auth, 0, os.urandom(3000))
+    assert response.status == 413, await response.text()
+    assert response.headers["Upload-Offset"] == "0"
+    ok = await tus.patch(client, path, issued.auth, 0, os.urandom(1000))
+    assert (ok.status, ok.headers["Upload-Offset"]) == (204, "1000")
+
+
+async def test_two_finals_cannot_share_partials(client: Any, settings: Settings) -> None:
+    issued = await issue_token(settings, uploads=2)
+    parts = []
+    for piece in (b"abc", b"def"):
+        path = await tus.create_path(client, issued.auth, len(piece), Upload_Concat="partial")
+        assert (await tus.patch(client, path, issued.auth, 0, piece)).status == 204
+        parts.append(path)
+    concat = "final;" + " ".join(parts)
+    answers = await asyncio.gather(
+        tus.create(client, issued.auth, None, Upload_Concat=concat),
+        tus.create(client, issued.auth, None, Upload_Concat=concat),
+    )
+    assert sorted(a.status for a in answers) == [201, 400]
+
+
+async def test_partial_uploads_per_token_are_capped(client: Any, settings: Settings) -> None:
+    from tuslog.services.uploads import MAX_OPEN_PARTIALS
+
+    issued = await issue_token(settings)
+    statuses = [
+        (await tus.create(client, issued.auth, 1, Upload_Concat="partial")).status
+        for _ in range(MAX_OPEN_PARTIALS + 1)
+    ]
+    assert statuses == [201] * MAX_OPEN_PARTIALS + [400]

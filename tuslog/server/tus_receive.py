@@ -107,10 +107,20 @@ async def declare_length(
     return upload
 
 
-def _limit(request: web.Request, upload: Upload) -> int:
+async def _limit(request: web.Request, upload: Upload, token: UploadToken) -> int:
+    """How far this PATCH may write. With a deferred length, admission happens here: the
+    token's quota and the free space bound what may arrive."""
     if upload.length is not None:
         return upload.length
-    return int(request.config_dict[SETTINGS].max_upload_size)
+    settings = request.config_dict[SETTINGS]
+    free = await asyncio.to_thread(request.config_dict[STORE].free_space)
+    async with request.config_dict[SESSIONS]() as session:
+        promised = await uploads.promised_bytes(session)
+        limit = upload.offset + free - settings.min_free_space - promised
+        if token.max_bytes is not None:
+            used = await uploads.token_bytes(session, token.id)
+            limit = min(limit, token.max_bytes - used + upload.offset)
+    return max(upload.offset, min(limit, settings.max_upload_size))
 
 
 async def receive(
@@ -123,7 +133,7 @@ async def receive(
     settings = request.config_dict[SETTINGS]
     store = request.config_dict[STORE]
     digests = request.config_dict[DIGESTS]
-    limit = _limit(request, upload)
+    limit = await _limit(request, upload, token)
     remaining = limit - upload.offset
     if request.content_length is not None and request.content_length > remaining:
         raise errors.TOO_LARGE(
@@ -242,8 +252,12 @@ async def create_upload(
             if concat is not None and concat.partial:
                 if not tokens.usable_for_new_upload(token, utcnow()):
                     raise errors.TOKEN_INVALID()
+                await uploads.check_open_partials(session, token.id)
             else:
                 await tokens.consume_attempt(session, token, new.client_ip)
+            if partials:
+                # Claimed in this transaction: two finals can never use the same partials.
+                await uploads.claim_partials(session, token.id, [p.id for p in partials])
             await uploads.serialise_admission(session)
             if new.length:
                 if not partials:
@@ -314,8 +328,6 @@ async def _concatenate(
         )
         upload.offset = upload.length or 0
         state = await uploads.mark_complete(session, upload, sha256, actor, client_ip(request))
-        for partial in partials:
-            await uploads.mark_gone(session, partial.id, UploadState.TERMINATED, actor, None)
         audit.record(session, actor, "upload.concatenated", upload.id, parts=len(partials))
     for partial in partials:
         await asyncio.to_thread(store.delete, partial.id)

@@ -132,6 +132,43 @@ async def find_same(session: AsyncSession, token_id: int, new: NewUpload) -> str
     return found
 
 
+MAX_OPEN_PARTIALS = 32
+
+
+async def check_open_partials(session: AsyncSession, token_id: int) -> None:
+    """Partial uploads use no attempt, so their number is capped instead."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Upload)
+        .where(
+            Upload.token_id == token_id,
+            Upload.concat == "partial",
+            Upload.state.not_in([UploadState.EXPIRED, UploadState.TERMINATED]),
+        )
+    )
+    if (count or 0) >= MAX_OPEN_PARTIALS:
+        raise errors.CONCAT_INVALID(
+            f"This token already has {MAX_OPEN_PARTIALS} partial uploads; concatenate them first."
+        )
+
+
+async def claim_partials(session: AsyncSession, token_id: int, upload_ids: list[str]) -> None:
+    """Atomically take finished partial uploads for a final concatenation."""
+    result = await session.execute(
+        update(Upload)
+        .where(
+            Upload.id.in_(upload_ids),
+            Upload.token_id == token_id,
+            Upload.concat == "partial",
+            Upload.state.in_([UploadState.COMPLETE, UploadState.VERIFIED]),
+        )
+        .values(state=UploadState.TERMINATED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != len(set(upload_ids)):  # type: ignore[attr-defined]
+        raise errors.CONCAT_INVALID("These partial uploads are already used or not finished.")
+
+
 async def load(session: AsyncSession, upload_id: str) -> tuple[Upload, str] | None:
     row = (
         await session.execute(
