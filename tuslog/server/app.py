@@ -14,7 +14,7 @@ from tuslog.server import ops, uploaders
 from tuslog.server.digests import HashLanes, RunningDigests
 from tuslog.server.net import add_security_headers, client_ip_middleware
 from tuslog.server.ratelimit import FailureLimiter
-from tuslog.server.tus_app import collection_without_slash, create_tus_app
+from tuslog.server.tus_app import collection_without_slash, create_tus_app, expect_continue
 from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
@@ -42,7 +42,7 @@ def create_app(settings: Settings, store: FileStore | None = None) -> web.Applic
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     uploaders.add_routes(app.router)
-    app.router.add_route("*", "/files", collection_without_slash)
+    app.router.add_route("*", "/files", collection_without_slash, expect_handler=expect_continue)
     app.add_subapp("/files", create_tus_app())
     return app
 
