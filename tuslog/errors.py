@@ -124,7 +124,6 @@ SHUTTING_DOWN = _define(
     "The server is restarting; what arrived was kept. Resume in a few seconds.",
     retry_after=5,
 )
-SERVER_BUSY = _define("server_busy", 503, "The server is busy; retry shortly.", retry_after=5)
 
 # --- staff-side objects ------------------------------------------------------------------
 TICKET_NOT_FOUND = _define("ticket_not_found", 404, "No such ticket.")

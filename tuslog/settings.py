@@ -100,10 +100,6 @@ class Settings(BaseSettings):
     def _normalise_networks(cls, value: list[Any]) -> list[Network]:
         return [ip_network(str(item), strict=False) for item in value]
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 class SettingsError(Exception):
     """Raised with a one-line message naming the bad environment variable(s)."""

@@ -167,11 +167,8 @@ class BodyReceiver:
                     self._cancelled = True
                     stop = Stop.DISCONNECTED
                     break
-                except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
-                    stop = _classify(exc)
-                    break
-                except Exception as exc:  # aiohttp payload errors on a cut connection
-                    stop = _classify(exc)
+                except Exception:  # OSError, EOF, aiohttp payload errors: a cut connection
+                    stop = Stop.DISCONNECTED
                     break
                 finally:
                     self._waiting_since = None
@@ -327,7 +324,3 @@ class BodyReceiver:
         # The running digest is only worth keeping if it covers exactly the durable bytes.
         digest = self._digest if self._hashed == self._durable else None
         return Received(self._durable, stop, checksum_ok, digest)
-
-
-def _classify(exc: BaseException) -> Stop:
-    return Stop.DISCONNECTED
