@@ -3,7 +3,7 @@
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tuslog.server.digests import HashLanes, RunningDigests
+from tuslog.server.digests import RunningDigests
 from tuslog.server.ratelimit import FailureLimiter
 from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
@@ -15,5 +15,4 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 STORE = web.AppKey("store", FileStore)
 LOCKS = web.AppKey("locks", UploadLocks)
 DIGESTS = web.AppKey("digests", RunningDigests)
-HASH_LANES = web.AppKey("hash_lanes", HashLanes)
 LIMITER = web.AppKey("limiter", FailureLimiter)

@@ -9,9 +9,9 @@ from aiohttp import web
 
 from tuslog.db.engine import create_engine, session_factory
 from tuslog.janitor import Janitor
-from tuslog.keys import DIGESTS, ENGINE, HASH_LANES, LIMITER, LOCKS, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, ENGINE, LIMITER, LOCKS, SESSIONS, SETTINGS, STORE
 from tuslog.server import ops, uploaders
-from tuslog.server.digests import HashLanes, RunningDigests
+from tuslog.server.digests import RunningDigests
 from tuslog.server.net import add_security_headers, client_ip_middleware
 from tuslog.server.ratelimit import FailureLimiter
 from tuslog.server.tus_app import collection_without_slash, create_tus_app, expect_continue
@@ -30,7 +30,6 @@ def create_app(settings: Settings, store: FileStore | None = None) -> web.Applic
     app[STORE] = store or FileStore(settings.storage_dir)
     app[LOCKS] = UploadLocks(app[STORE].lock_dir, settings.lock_release_timeout)
     app[DIGESTS] = RunningDigests()
-    app[HASH_LANES] = HashLanes()
     app[LIMITER] = FailureLimiter(
         settings.auth_failure_limit, settings.auth_failure_window.total_seconds()
     )
@@ -53,7 +52,7 @@ async def _stop_receiving(app: web.Application) -> None:
 
 
 async def _stop_hash_lanes(app: web.Application) -> None:
-    app[HASH_LANES].shutdown()
+    app[DIGESTS].shutdown()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

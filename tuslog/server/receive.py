@@ -8,20 +8,22 @@ import asyncio
 import enum
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import StreamReader
 
+from tuslog.server.digests import RunningHash
 from tuslog.server.tus_headers import Checksum
 from tuslog.storage.filestore import DataFile, StorageFullError, is_disk_full
 from tuslog.storage.locks import HeldLock
 
 log = logging.getLogger(__name__)
 WRITE_BUFFER = 4 * 1024 * 1024
+# A write starts early, with this much, when the writer is idle: at the end of a body only
+# a little is left to write (and to sync) before the answer.
+EAGER_WRITE = 256 * 1024
 _HASH_BATCH = 1024 * 1024
 _REVOCATION_CHECK = 2.0
 _HASH_BACKLOG = 16 * 1024 * 1024
@@ -53,7 +55,7 @@ class Received:
     offset: int
     stop: Stop | None
     checksum_ok: bool | None
-    digest: Any | None
+    digest: RunningHash | None
 
 
 @dataclass
@@ -75,10 +77,10 @@ class BodyReceiver:
         limit: int,
         limits: ReceiveLimits,
         held: HeldLock,
-        digest: Any | None,
+        hashing: RunningHash | None,
+        keep_hash: bool,
         checksum: Checksum | None,
         record_offset: Callable[[int], Awaitable[None]],
-        hash_lane: ThreadPoolExecutor,
         still_allowed: Callable[[], Awaitable[bool]],
     ) -> None:
         self._content = content
@@ -87,11 +89,11 @@ class BodyReceiver:
         self._limit = limit
         self._limits = limits
         self._held = held
-        self._digest = digest
+        self._hashing = hashing  # the whole-file running hash, or a scratch one for checksum
+        self._keep_hash = keep_hash
         self._checksum = checksum
         self._chunk_hash = checksum.new_hasher() if checksum else None
         self._record_offset = record_offset
-        self._hash_lane = hash_lane  # one thread: FIFO keeps this upload's bytes in order
         self._still_allowed = still_allowed
         self._written = start
         self._durable = start
@@ -100,9 +102,6 @@ class BodyReceiver:
         self._syncing: asyncio.Future[None] | None = None
         self._hash_chunks: list[bytes] = []
         self._hash_size = 0
-        self._hash_jobs: deque[tuple[asyncio.Future[None], int]] = deque()
-        self._hash_backlog = 0
-        self._hashed = start
         self._syncing_offset = start
         self._last_checkpoint = time.monotonic()
 
@@ -181,7 +180,8 @@ class BodyReceiver:
                 size += len(chunk)
                 await self._hash_soon(chunk)
                 checkpoint = self._checkpoint_due(position + size)
-                if size >= WRITE_BUFFER or checkpoint:
+                idle = pending is None or pending.done()
+                if size >= WRITE_BUFFER or checkpoint or (idle and size >= EAGER_WRITE):
                     await self._settle(pending)
                     pending = self._submit(chunks, position)
                     position += size
@@ -204,18 +204,16 @@ class BodyReceiver:
                 await asyncio.wait([pending])
             if self._syncing is not None:
                 await asyncio.wait([self._syncing])
-            await self._stop_hashing()
         return stop
 
     def _submit(self, chunks: list[bytes], position: int) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().run_in_executor(None, self._write, chunks, position)
 
     async def _hash_soon(self, chunk: bytes | None) -> None:
-        """Hash in small batches on a thread of this upload's own (FIFO, so in order),
-        beside the 4 MiB writes: when the body ends only the last ~1 MiB is left to hash,
-        which keeps the time between the last byte and the answer short. ``None`` flushes.
-        At most ``_HASH_BACKLOG`` bytes wait, so a slow hash cannot hoard memory."""
-        if self._digest is None and self._chunk_hash is None:
+        """Hand the bytes to the hash lane in ~1 MiB batches, beside the writes; ``None``
+        flushes. Nobody waits for the hash but completion and a chunk checksum; at most
+        ``_HASH_BACKLOG`` bytes wait for it, so a slow hash cannot hoard memory."""
+        if self._hashing is None:
             return
         if chunk is not None:
             self._hash_chunks.append(chunk)
@@ -223,20 +221,9 @@ class BodyReceiver:
             if self._hash_size < _HASH_BATCH:
                 return
         if self._hash_chunks:
-            loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(self._hash_lane, self._hash, self._hash_chunks)
-            self._hash_jobs.append((job, self._hash_size))
-            self._hash_backlog += self._hash_size
+            self._hashing.feed(self._hash_chunks, self._hash_size, also=self._chunk_hash)
             self._hash_chunks, self._hash_size = [], 0
-        while self._hash_jobs and (chunk is None or self._hash_backlog > _HASH_BACKLOG):
-            job, size = self._hash_jobs.popleft()
-            await job
-            self._hash_backlog -= size
-
-    async def _stop_hashing(self) -> None:
-        if self._hash_jobs:
-            await asyncio.wait([job for job, _ in self._hash_jobs])
-            self._hash_jobs.clear()
+        await self._hashing.limit_backlog(_HASH_BACKLOG)
 
     def _write(self, chunks: list[bytes], position: int) -> None:
         start = position
@@ -244,23 +231,13 @@ class BodyReceiver:
             try:
                 self._data.write_at(chunk, position)
             except StorageFullError as exc:
+                # The hash saw bytes the file did not get: its position now runs past the
+                # durable offset, so it is not kept (completion rehashes the file).
                 self._written += position - start + exc.written
-                # The hash may see bytes the file did not get. Drop the running digest
-                # (completion recomputes it from the file); a checksummed chunk fails anyway.
-                self._digest = None
                 raise
             position += len(chunk)
         self._written += position - start
         self._data.start_writeback(start, position - start)
-
-    def _hash(self, chunks: list[bytes]) -> None:
-        digest, chunk_hash = self._digest, self._chunk_hash  # _write may drop the digest
-        for chunk in chunks:
-            if digest is not None:
-                digest.update(chunk)
-            if chunk_hash is not None:
-                chunk_hash.update(chunk)
-            self._hashed += len(chunk)
 
     def _checkpoint_in_background(self) -> None:
         """fdatasync what is written so far and record that offset, while the body keeps
@@ -316,11 +293,15 @@ class BodyReceiver:
             raise self._syncing.exception()  # type: ignore[misc]
         checksum_ok: bool | None = None
         if self._checksum is not None and self._chunk_hash is not None:
+            if self._hashing is not None:
+                await self._hashing.settled()
             checksum_ok = stop is None and self._chunk_hash.digest() == self._checksum.digest
             if not checksum_ok:
                 await asyncio.to_thread(self._data.truncate, self._start)
                 return Received(self._start, stop, checksum_ok, None)
         await self._checkpoint()
-        # The running digest is only worth keeping if it covers exactly the durable bytes.
-        digest = self._digest if self._hashed == self._durable else None
-        return Received(self._durable, stop, checksum_ok, digest)
+        # The running hash is only worth keeping if it covers exactly the durable bytes.
+        running = self._hashing if self._keep_hash else None
+        if running is not None and running.position != self._durable:
+            running = None
+        return Received(self._durable, stop, checksum_ok, running)

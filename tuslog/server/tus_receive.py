@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
-from tuslog.keys import DIGESTS, ENGINE, HASH_LANES, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, ENGINE, SESSIONS, SETTINGS, STORE
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
@@ -145,6 +145,8 @@ async def receive(
     async def record(offset: int) -> None:
         upload.expires_at = await _record(request, upload.id, offset, token.id)
 
+    running = digests.take(upload.id, upload.offset)
+    hashing = running or (digests.new(upload.id, whole_file=False) if checksum else None)
     data = await asyncio.to_thread(store.open, upload.id)
     try:
         received = await BodyReceiver(
@@ -158,17 +160,17 @@ async def receive(
                 checkpoint_seconds=settings.checkpoint_seconds,
             ),
             held=held,
-            digest=digests.take(upload.id, upload.offset),
+            hashing=hashing,
+            keep_hash=running is not None,
             checksum=checksum,
             record_offset=record,
-            hash_lane=request.config_dict[HASH_LANES].lane(upload.id),
             still_allowed=lambda: _token_still_allowed(request, token.id),
         ).run()
     finally:
         data.close()
     upload.offset = received.offset
     if received.digest is not None:
-        digests.put(upload.id, received.offset, received.digest)
+        digests.put(upload.id, received.digest)
     else:
         digests.drop(upload.id)
     offset_header = {"Upload-Offset": str(upload.offset)}
@@ -209,7 +211,7 @@ async def complete(request: web.Request, upload: Upload, token: UploadToken) -> 
     running = digests.take(upload.id, upload.offset)
     digests.drop(upload.id)
     if running is not None:
-        sha256 = running.hexdigest()
+        sha256 = await running.hexdigest()
     else:
         store = request.config_dict[STORE]
         sha256 = await asyncio.to_thread(store.sha256, upload.id, upload.offset)
