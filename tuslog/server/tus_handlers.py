@@ -85,15 +85,20 @@ def _upload_id(request: web.Request) -> str:
 
 async def load_owned(request: web.Request, upload_id: str) -> tuple[UploadToken, Upload, str]:
     """The token, and the upload if it exists, belongs to that token and has not expired
-    or been ended (one database session for both: this runs on every HEAD and PATCH)."""
+    or been ended. One query in the usual case (this runs on every HEAD and PATCH): the
+    upload comes with its token's row, and the presented token is checked against it."""
     async with request.config_dict[SESSIONS]() as session:
-        token = await _authenticate(request, session)
-        found = await uploads.load(session, upload_id)
-    if found is None:
-        raise errors.UPLOAD_NOT_FOUND()
-    upload, ticket = found
-    if upload.token_id != token.id:
-        raise errors.TOKEN_NOT_OWNER()
+        found = await uploads.load_with_token(session, upload_id)
+        bearer = _bearer(request)
+        limiter = request.config_dict[LIMITER]
+        if found is not None and tokens.presented(found[1], bearer):
+            retry_after = limiter.retry_after(client_ip(request))
+            if retry_after is not None:
+                raise errors.RATE_LIMITED(retry_after=retry_after)
+        else:  # a bad token (401), another token's upload (403) or no such upload (404)
+            await _authenticate(request, session)
+            raise errors.UPLOAD_NOT_FOUND() if found is None else errors.TOKEN_NOT_OWNER()
+    upload, token, ticket = found
     expired = upload.expires_at is not None and upload.expires_at < utcnow()
     if upload.state.gone or (upload.state is UploadState.RECEIVING and expired):
         raise errors.UPLOAD_GONE()
@@ -102,9 +107,9 @@ async def load_owned(request: web.Request, upload_id: str) -> tuple[UploadToken,
 
 async def head(request: web.Request) -> web.Response:
     upload_id = _upload_id(request)
-    token, _, _ = await load_owned(request, upload_id)
+    token, upload, ticket = await load_owned(request, upload_id)
     async with request.config_dict[LOCKS].hold(upload_id):
-        upload, ticket = await tus_receive.reconcile(request, upload_id, token)
+        upload = await tus_receive.reconcile(request, upload, token)
     return web.Response(status=200, headers=upload_headers(upload, ticket, full=True))
 
 
@@ -117,11 +122,11 @@ async def patch(request: web.Request) -> web.Response:
     checksum = parse_checksum(request.headers.get("Upload-Checksum"))
     new_length = parse_uint("Upload-Length", request.headers.get("Upload-Length"))
     upload_id = _upload_id(request)
-    token, upload, _ = await load_owned(request, upload_id)
+    token, upload, ticket = await load_owned(request, upload_id)
     if upload.is_final:
         raise errors.FINAL_NOT_PATCHABLE()
     async with request.config_dict[LOCKS].hold(upload_id) as held:
-        upload, ticket = await tus_receive.reconcile(request, upload_id, token)
+        upload = await tus_receive.reconcile(request, upload, token)
         if upload.offset != offset:
             raise errors.OFFSET_MISMATCH(
                 f"Upload-Offset is {offset} but the server has {upload.offset}; resume from there.",
@@ -142,7 +147,7 @@ async def terminate(request: web.Request) -> web.Response:
         )
     locks = request.config_dict[LOCKS]
     async with locks.hold(upload_id):
-        upload, _ = await tus_receive.reconcile(request, upload_id, token)
+        upload = await tus_receive.reconcile(request, upload, token)
         if upload.state.finished:  # it may have finished while we waited for the lock
             raise errors.UPLOAD_FINISHED("Finished uploads can only be deleted by support staff.")
         async with request.config_dict[SESSIONS].begin() as session:

@@ -30,21 +30,27 @@ async def _reload(request: web.Request, upload_id: str) -> tuple[Upload, str]:
     return found
 
 
-async def reconcile(request: web.Request, upload_id: str, token: UploadToken) -> tuple[Upload, str]:
-    """Under the lock: cut the data file back to the recorded offset (bytes past it were
-    never acknowledged), or record a shorter file's real size if bytes were lost; and
-    complete an upload whose bytes all arrived but whose PATCH never finished (a cut
-    connection, a kill between the last checkpoint and completion)."""
-    upload, ticket = await _cut_back(request, upload_id)
-    if upload.state is UploadState.RECEIVING and upload.offset == upload.length:
-        upload = await complete(request, upload, token)
-    return upload, ticket
-
-
-async def _cut_back(request: web.Request, upload_id: str) -> tuple[Upload, str]:
-    upload, ticket = await _reload(request, upload_id)
+async def reconcile(request: web.Request, upload: Upload, token: UploadToken) -> Upload:
+    """Under the lock: re-read what may have changed before the lock was ours; cut the data
+    file back to the recorded offset (bytes past it were never acknowledged), or record a
+    shorter file's real size if bytes were lost; and complete an upload whose bytes all
+    arrived but whose PATCH never finished (a cut connection, a kill between the last
+    checkpoint and completion)."""
+    async with request.config_dict[ENGINE].connect() as conn:
+        if not await uploads.refresh_locked_fields(conn, upload):
+            raise errors.UPLOAD_NOT_FOUND()
+    if upload.state.gone:
+        raise errors.UPLOAD_GONE()
     if upload.state is not UploadState.RECEIVING:
-        return upload, ticket
+        return upload
+    await _cut_back(request, upload)
+    if upload.offset == upload.length:
+        upload = await complete(request, upload, token)
+    return upload
+
+
+async def _cut_back(request: web.Request, upload: Upload) -> None:
+    upload_id = upload.id
     store = request.config_dict[STORE]
     size = await asyncio.to_thread(store.size, upload_id)
     if size is None:
@@ -64,23 +70,21 @@ async def _cut_back(request: web.Request, upload_id: str) -> tuple[Upload, str]:
         request.config_dict[DIGESTS].drop(upload_id)
         upload.expires_at = await _record(request, upload_id, size)
         upload.offset = size
-    return upload, ticket
 
 
 async def _record(
-    request: web.Request, upload_id: str, offset: int, token_id: int | None = None
+    request: web.Request, upload_id: str, offset: int, *, stop_if_revoked: bool = False
 ) -> datetime:
-    """Record a durable offset. With ``token_id``, also stop if that token was revoked
-    meanwhile: a revoked token stops its uploads at once, even mid-PATCH."""
+    """Record a durable offset. With ``stop_if_revoked``, also stop if the upload's token
+    was revoked meanwhile: a revoked token stops its uploads at once, even mid-PATCH."""
     # A plain connection, no ORM session: this runs at every checkpoint and PATCH.
     async with request.config_dict[ENGINE].begin() as conn:
-        expires_at = await uploads.record_offset(
+        recorded = await uploads.record_offset(
             conn, upload_id, offset, request.config_dict[SETTINGS].upload_expiry
         )
-        revoked = token_id is not None and await tokens.is_revoked(conn, token_id)
-    if revoked:
+    if stop_if_revoked and recorded.token_revoked:
         raise errors.TOKEN_INVALID(headers={"Upload-Offset": str(offset)})
-    return expires_at
+    return recorded.expires_at
 
 
 async def declare_length(
@@ -143,7 +147,7 @@ async def receive(
         )
 
     async def record(offset: int) -> None:
-        upload.expires_at = await _record(request, upload.id, offset, token.id)
+        upload.expires_at = await _record(request, upload.id, offset, stop_if_revoked=True)
 
     running = digests.take(upload.id, upload.offset)
     hashing = running or (digests.new(upload.id, whole_file=False) if checksum else None)

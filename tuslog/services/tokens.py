@@ -85,6 +85,15 @@ async def issue(
     raise RuntimeError("could not find a free token prefix")
 
 
+def presented(record: UploadToken, token: str | None) -> bool:
+    """Whether ``token`` is this (unrevoked) record's token: the fast check for a request
+    that names an upload, whose token row came with it. A ``False`` is not an answer yet:
+    the caller authenticates the token on its own to tell 401 from 403."""
+    if not token or not token.isascii() or prefix_of(token) != record.prefix:
+        return False
+    return hmac.compare_digest(record.token_hash, hash_token(token)) and record.revoked_at is None
+
+
 async def authenticate(session: AsyncSession, token: str | None) -> UploadToken:
     """The token's record if the token exists and is not revoked (expiry and uses are the
     caller's business: resuming ignores them). Uniform error otherwise."""

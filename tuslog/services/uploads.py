@@ -178,18 +178,62 @@ async def load(session: AsyncSession, upload_id: str) -> tuple[Upload, str] | No
     return (row[0], row[1]) if row is not None else None
 
 
+async def load_with_token(
+    session: AsyncSession, upload_id: str
+) -> tuple[Upload, UploadToken, str] | None:
+    """The upload, its token and its ticket number in one round trip (every HEAD and PATCH)."""
+    row = (
+        await session.execute(
+            select(Upload, UploadToken, Ticket.number)
+            .join(UploadToken, Upload.token_id == UploadToken.id)
+            .join(Ticket, Upload.ticket_id == Ticket.id)
+            .where(Upload.id == upload_id)
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+_LOCKED_FIELDS = (Upload.offset, Upload.length, Upload.state, Upload.expires_at, Upload.sha256)
+
+
+async def refresh_locked_fields(conn: AsyncConnection, upload: Upload) -> bool:
+    """Re-read what only a lock holder changes (offset, length, state...) into ``upload``,
+    once the lock is held: the rest was read just before. False if the row is gone."""
+    row = (await conn.execute(select(*_LOCKED_FIELDS).where(Upload.id == upload.id))).first()
+    if row is None:
+        return False
+    upload.offset, upload.length, upload.state, upload.expires_at, upload.sha256 = row
+    return True
+
+
+@dataclass(frozen=True)
+class Recorded:
+    expires_at: datetime
+    token_revoked: bool
+
+
 async def record_offset(
     session: AsyncSession | AsyncConnection, upload_id: str, offset: int, expiry: timedelta
-) -> datetime:
-    """Record a durable offset (the bytes are already fdatasync'ed) and slide the expiry."""
+) -> Recorded:
+    """Record a durable offset (the bytes are already fdatasync'ed), slide the expiry, and
+    tell whether the upload's token was revoked meanwhile: one statement, as this runs at
+    every checkpoint and PATCH. An upload deleted meanwhile (its ticket, by staff) is gone."""
     now = utcnow()
     expires_at = now + expiry
-    await session.execute(
-        update(Upload)
-        .where(Upload.id == upload_id)
-        .values(offset=offset, updated_at=now, expires_at=expires_at)
+    token_revoked_at = (
+        select(UploadToken.revoked_at).where(UploadToken.id == Upload.token_id).scalar_subquery()
     )
-    return expires_at
+    row = (
+        await session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.state == UploadState.RECEIVING)
+            .values(offset=offset, updated_at=now, expires_at=expires_at)
+            .returning(token_revoked_at)
+        )
+    ).first()
+    if row is None:
+        raise errors.UPLOAD_GONE("This upload was deleted or ended while it was being written.")
+    return Recorded(expires_at, row[0] is not None)
 
 
 async def set_length(session: AsyncSession, upload_id: str, length: int) -> None:
@@ -207,11 +251,13 @@ async def mark_complete(
 ) -> UploadState:
     state = verification_state(upload.declared_sha256, sha256)
     now = utcnow()
-    await session.execute(
+    result = await session.execute(
         update(Upload)
-        .where(Upload.id == upload.id)
+        .where(Upload.id == upload.id, Upload.state == UploadState.RECEIVING)
         .values(state=state, sha256=sha256, completed_at=now, updated_at=now, expires_at=None)
     )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise errors.UPLOAD_GONE("This upload was deleted or ended while it was being written.")
     action = "upload.corrupt" if state is UploadState.CORRUPT else "upload.completed"
     audit.record(session, actor, action, upload.id, client_ip, sha256=sha256, length=upload.length)
     return state
