@@ -34,8 +34,11 @@ from tests.conftest import (
     server_env,
     start_server,
 )
+from tuslog.keys import SETTINGS
 from tuslog.server.app import create_app
 from tuslog.settings import Settings
+from tuslog.storage import locks as locks_module
+from tuslog.storage.locks import UploadLocks
 
 MiB = 1024 * 1024
 RECONNECT_BOUND = 2.5  # issue 2 §5: "a reconnecting client proceeds within 2 s"
@@ -297,3 +300,42 @@ async def test_a_stopped_patch_logs_no_unhandled_exception(
     await asyncio.sleep(0.2)
     logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert logged == []
+
+
+async def test_a_finished_upload_leaves_no_lock_files(client: Any, issued: Issued) -> None:
+    """One inode per finished archive would add up: completion removes the lock files, and
+    HEADs of a finished upload take no lock (so they do not create them again)."""
+    settings = client.server.app[SETTINGS]
+    data = os.urandom(300_000)
+    path = await tus.create_path(client, issued.auth, len(data))
+    for start in (0, 100_000, 200_000):
+        response = await tus.patch(client, path, issued.auth, start, data[start : start + 100_000])
+        assert response.status == 204, await response.text()
+    head = await client.head(path, headers=issued.auth)
+    assert head.status == 200
+    assert head.headers["Upload-Offset"] == str(len(data))
+    assert head.headers["Tuslog-Sha256"] == hashlib.sha256(data).hexdigest()
+    assert list((settings.storage_dir / ".locks").iterdir()) == []
+
+
+def test_a_waiter_on_a_removed_lock_file_does_not_lock_an_orphan(tmp_path: Path) -> None:
+    """Between a waiter's open() and flock() the holder may finish and remove the file;
+    the flock then succeeds on a file nobody else will ever open. The waiter must see that
+    and lock the file that is at the path now, as any later request will."""
+    holder_locks = UploadLocks(tmp_path, release_timeout=0.1)
+    waiter_locks = UploadLocks(tmp_path, release_timeout=0.1)
+    upload_id = "ab" * 16
+    held = holder_locks.try_acquire(upload_id)
+    assert held is not None
+    stale_fd = os.open(holder_locks.lock_path(upload_id), os.O_RDWR)  # the waiter's open()
+    try:
+        holder_locks.discard(upload_id)
+        held.release()
+        fcntl.flock(stale_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # an orphan lock: it "works"
+        assert not locks_module._same_file(stale_fd, holder_locks.lock_path(upload_id))
+    finally:
+        os.close(stale_fd)
+    again = waiter_locks.try_acquire(upload_id)
+    assert again is not None
+    assert holder_locks.try_acquire(upload_id) is None  # the new file really excludes
+    again.release()

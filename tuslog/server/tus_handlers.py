@@ -108,8 +108,9 @@ async def load_owned(request: web.Request, upload_id: str) -> tuple[UploadToken,
 async def head(request: web.Request) -> web.Response:
     upload_id = _upload_id(request)
     token, upload, ticket = await load_owned(request, upload_id)
-    async with request.config_dict[LOCKS].hold(upload_id):
-        upload = await tus_receive.reconcile(request, upload, token)
+    if not upload.state.finished:  # a finished upload never changes: no lock to take
+        async with request.config_dict[LOCKS].hold(upload_id):
+            upload = await tus_receive.reconcile(request, upload, token)
     return web.Response(status=200, headers=upload_headers(upload, ticket, full=True))
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
-from tuslog.keys import DIGESTS, ENGINE, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, ENGINE, LOCKS, SESSIONS, SETTINGS, STORE
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
@@ -211,6 +211,8 @@ def _stop_error(stop: Stop, headers: dict[str, str]) -> errors.TuslogError:
 
 
 async def complete(request: web.Request, upload: Upload, token: UploadToken) -> Upload:
+    """Hash (or take the running hash), record the final state; the caller holds the lock,
+    whose files go: a finished upload is never written again (no inode per archive)."""
     digests = request.config_dict[DIGESTS]
     running = digests.take(upload.id, upload.offset)
     digests.drop(upload.id)
@@ -223,6 +225,7 @@ async def complete(request: web.Request, upload: Upload, token: UploadToken) -> 
         state = await uploads.mark_complete(
             session, upload, sha256, f"token:{token.prefix}", client_ip(request)
         )
+    request.config_dict[LOCKS].discard(upload.id)
     return _finished(upload, state, sha256)
 
 

@@ -71,12 +71,19 @@ class UploadLocks:
     def try_acquire(self, upload_id: str) -> HeldLock | None:
         if upload_id in self._held:
             return None
-        fd = os.open(self.lock_path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        path = self.lock_path(upload_id)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            if _same_file(fd, path):
+                break
+            # The previous holder removed the lock file (the upload finished) after we
+            # opened it: a lock on that orphan inode would exclude nobody. Open it anew.
             os.close(fd)
-            return None
         held = HeldLock(self, upload_id, fd)
         self._held[upload_id] = held
         return held
@@ -115,6 +122,16 @@ class UploadLocks:
             held.request_release(shutdown=True)
 
     def discard(self, upload_id: str) -> None:
-        """Remove lock files of an upload that is gone (call while holding its lock)."""
+        """Remove the lock files of an upload that finished or is gone (call while holding
+        its lock; a waiter that opened the old file notices and opens the new one)."""
         self.lock_path(upload_id).unlink(missing_ok=True)
         self.release_path(upload_id).unlink(missing_ok=True)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
