@@ -3,6 +3,7 @@
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tuslog.db.quick import QuickTransactions
 from tuslog.server.digests import RunningDigests
 from tuslog.server.ratelimit import FailureLimiter
 from tuslog.settings import Settings
@@ -12,6 +13,7 @@ from tuslog.storage.locks import UploadLocks
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+QUICK = web.AppKey("quick", QuickTransactions)
 STORE = web.AppKey("store", FileStore)
 LOCKS = web.AppKey("locks", UploadLocks)
 DIGESTS = web.AppKey("digests", RunningDigests)

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from tuslog.db.engine import create_engine, session_factory
+from tuslog.db.quick import QuickTransactions
 from tuslog.janitor import Janitor
-from tuslog.keys import DIGESTS, ENGINE, LIMITER, LOCKS, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, ENGINE, LIMITER, LOCKS, QUICK, SESSIONS, SETTINGS, STORE
 from tuslog.server import ops, uploaders
 from tuslog.server.digests import RunningDigests
 from tuslog.server.net import add_security_headers, client_ip_middleware
@@ -60,7 +61,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[SETTINGS].database_url)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
+    app[QUICK] = QuickTransactions(engine)
     yield
+    await asyncio.to_thread(app[QUICK].dispose)
     await engine.dispose()
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
-from tuslog.keys import DIGESTS, LIMITER, LOCKS, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, LIMITER, LOCKS, QUICK, SESSIONS, SETTINGS, STORE
 from tuslog.server import tus_receive
 from tuslog.server.net import base_url, client_ip
 from tuslog.server.tus_headers import (
@@ -87,17 +87,16 @@ async def load_owned(request: web.Request, upload_id: str) -> tuple[UploadToken,
     """The token, and the upload if it exists, belongs to that token and has not expired
     or been ended. One query in the usual case (this runs on every HEAD and PATCH): the
     upload comes with its token's row, and the presented token is checked against it."""
-    async with request.config_dict[SESSIONS]() as session:
-        found = await uploads.load_with_token(session, upload_id)
-        bearer = _bearer(request)
-        limiter = request.config_dict[LIMITER]
-        if found is not None and tokens.presented(found[1], bearer):
-            retry_after = limiter.retry_after(client_ip(request))
-            if retry_after is not None:
-                raise errors.RATE_LIMITED(retry_after=retry_after)
-        else:  # a bad token (401), another token's upload (403) or no such upload (404)
-            await _authenticate(request, session)
-            raise errors.UPLOAD_NOT_FOUND() if found is None else errors.TOKEN_NOT_OWNER()
+    found = await request.config_dict[QUICK].run(
+        lambda conn: uploads.load_with_token(conn, upload_id)
+    )
+    if found is None or not tokens.presented(found[1], _bearer(request)):
+        # A bad token (401), another token's upload (403) or no such upload (404).
+        await authorize(request)
+        raise errors.UPLOAD_NOT_FOUND() if found is None else errors.TOKEN_NOT_OWNER()
+    retry_after = request.config_dict[LIMITER].retry_after(client_ip(request))
+    if retry_after is not None:
+        raise errors.RATE_LIMITED(retry_after=retry_after)
     upload, token, ticket = found
     expired = upload.expires_at is not None and upload.expires_at < utcnow()
     if upload.state.gone or (upload.state is UploadState.RECEIVING and expired):

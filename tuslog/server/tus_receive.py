@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
-from tuslog.keys import DIGESTS, ENGINE, LOCKS, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, ENGINE, LOCKS, QUICK, SESSIONS, SETTINGS, STORE
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
@@ -36,9 +36,9 @@ async def reconcile(request: web.Request, upload: Upload, token: UploadToken) ->
     shorter file's real size if bytes were lost; and complete an upload whose bytes all
     arrived but whose PATCH never finished (a cut connection, a kill between the last
     checkpoint and completion)."""
-    async with request.config_dict[ENGINE].connect() as conn:
-        if not await uploads.refresh_locked_fields(conn, upload):
-            raise errors.UPLOAD_NOT_FOUND()
+    quick = request.config_dict[QUICK]
+    if not await quick.run(lambda conn: uploads.refresh_locked_fields(conn, upload)):
+        raise errors.UPLOAD_NOT_FOUND()
     if upload.state.gone:
         raise errors.UPLOAD_GONE()
     if upload.state is not UploadState.RECEIVING:
@@ -77,11 +77,10 @@ async def _record(
 ) -> datetime:
     """Record a durable offset. With ``stop_if_revoked``, also stop if the upload's token
     was revoked meanwhile: a revoked token stops its uploads at once, even mid-PATCH."""
-    # A plain connection, no ORM session: this runs at every checkpoint and PATCH.
-    async with request.config_dict[ENGINE].begin() as conn:
-        recorded = await uploads.record_offset(
-            conn, upload_id, offset, request.config_dict[SETTINGS].upload_expiry
-        )
+    expiry = request.config_dict[SETTINGS].upload_expiry
+    recorded = await request.config_dict[QUICK].run(
+        lambda conn: uploads.record_offset(conn, upload_id, offset, expiry)
+    )
     if stop_if_revoked and recorded.token_revoked:
         raise errors.TOKEN_INVALID(headers={"Upload-Offset": str(offset)})
     return recorded.expires_at
@@ -332,9 +331,9 @@ async def _concatenate(
     sha256 = await asyncio.to_thread(store.concatenate, upload.id, sources)
     actor = f"token:{token.prefix}"
     async with request.config_dict[SESSIONS].begin() as session:
-        await uploads.record_offset(
-            session, upload.id, upload.length or 0, request.config_dict[SETTINGS].upload_expiry
-        )
+        expiry = request.config_dict[SETTINGS].upload_expiry
+        conn = await session.connection()
+        await conn.run_sync(uploads.record_offset, upload.id, upload.length or 0, expiry)
         upload.offset = upload.length or 0
         state = await uploads.mark_complete(session, upload, sha256, actor, client_ip(request))
         audit.record(session, actor, "upload.concatenated", upload.id, parts=len(partials))

@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from tuslog import errors
 from tuslog.db.models import Ticket, Upload, UploadState, UploadToken, utcnow
@@ -178,28 +179,45 @@ async def load(session: AsyncSession, upload_id: str) -> tuple[Upload, str] | No
     return (row[0], row[1]) if row is not None else None
 
 
-async def load_with_token(
-    session: AsyncSession, upload_id: str
-) -> tuple[Upload, UploadToken, str] | None:
-    """The upload, its token and its ticket number in one round trip (every HEAD and PATCH)."""
-    row = (
-        await session.execute(
-            select(Upload, UploadToken, Ticket.number)
-            .join(UploadToken, Upload.token_id == UploadToken.id)
-            .join(Ticket, Upload.ticket_id == Ticket.id)
-            .where(Upload.id == upload_id)
-        )
-    ).first()
+# The hot-path statements (every HEAD, PATCH and checkpoint) are built once: building a
+# statement costs more than running it on SQLite. They run synchronously, in one
+# transaction, through tuslog.db.quick.
+
+_LOAD_WITH_TOKEN = (
+    select(Upload, UploadToken, Ticket.number)
+    .join(UploadToken, Upload.token_id == UploadToken.id)
+    .join(Ticket, Upload.ticket_id == Ticket.id)
+    .where(Upload.id == bindparam("upload_id"))
+)
+_LOCKED_FIELDS = select(
+    Upload.offset, Upload.length, Upload.state, Upload.expires_at, Upload.sha256
+).where(Upload.id == bindparam("upload_id"))
+_RECORD_OFFSET = (
+    update(Upload)
+    .where(Upload.id == bindparam("upload_id"), Upload.state == UploadState.RECEIVING)
+    .values(
+        offset=bindparam("new_offset"),
+        updated_at=bindparam("now"),
+        expires_at=bindparam("expires_at"),
+    )
+    .returning(
+        select(UploadToken.revoked_at).where(UploadToken.id == Upload.token_id).scalar_subquery()
+    )
+)
+
+
+def load_with_token(conn: Connection, upload_id: str) -> tuple[Upload, UploadToken, str] | None:
+    """The upload, its token and its ticket number in one round trip (every HEAD and PATCH).
+    The objects come detached, with every column loaded."""
+    with Session(conn, expire_on_commit=False) as session:
+        row = session.execute(_LOAD_WITH_TOKEN, {"upload_id": upload_id}).first()
     return (row[0], row[1], row[2]) if row is not None else None
 
 
-_LOCKED_FIELDS = (Upload.offset, Upload.length, Upload.state, Upload.expires_at, Upload.sha256)
-
-
-async def refresh_locked_fields(conn: AsyncConnection, upload: Upload) -> bool:
+def refresh_locked_fields(conn: Connection, upload: Upload) -> bool:
     """Re-read what only a lock holder changes (offset, length, state...) into ``upload``,
     once the lock is held: the rest was read just before. False if the row is gone."""
-    row = (await conn.execute(select(*_LOCKED_FIELDS).where(Upload.id == upload.id))).first()
+    row = conn.execute(_LOCKED_FIELDS, {"upload_id": upload.id}).first()
     if row is None:
         return False
     upload.offset, upload.length, upload.state, upload.expires_at, upload.sha256 = row
@@ -212,25 +230,14 @@ class Recorded:
     token_revoked: bool
 
 
-async def record_offset(
-    session: AsyncSession | AsyncConnection, upload_id: str, offset: int, expiry: timedelta
-) -> Recorded:
+def record_offset(conn: Connection, upload_id: str, offset: int, expiry: timedelta) -> Recorded:
     """Record a durable offset (the bytes are already fdatasync'ed), slide the expiry, and
     tell whether the upload's token was revoked meanwhile: one statement, as this runs at
     every checkpoint and PATCH. An upload deleted meanwhile (its ticket, by staff) is gone."""
     now = utcnow()
     expires_at = now + expiry
-    token_revoked_at = (
-        select(UploadToken.revoked_at).where(UploadToken.id == Upload.token_id).scalar_subquery()
-    )
-    row = (
-        await session.execute(
-            update(Upload)
-            .where(Upload.id == upload_id, Upload.state == UploadState.RECEIVING)
-            .values(offset=offset, updated_at=now, expires_at=expires_at)
-            .returning(token_revoked_at)
-        )
-    ).first()
+    values = {"upload_id": upload_id, "new_offset": offset, "now": now, "expires_at": expires_at}
+    row = conn.execute(_RECORD_OFFSET, values).first()
     if row is None:
         raise errors.UPLOAD_GONE("This upload was deleted or ended while it was being written.")
     return Recorded(expires_at, row[0] is not None)
