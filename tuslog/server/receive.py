@@ -96,6 +96,7 @@ class BodyReceiver:
         self._record_offset = record_offset
         self._still_allowed = still_allowed
         self._written = start
+        self._synced = start  # covered by the fdatasync of the last write, if it made one
         self._durable = start
         self._waiting_since: float | None = None
         self._cancelled = False
@@ -192,8 +193,8 @@ class BodyReceiver:
                     self._checkpoint_in_background()
             await self._settle(pending)
             pending = None
-            if chunks:
-                await self._settle(self._submit(chunks, position))
+            if chunks:  # the last write also syncs: one thread round trip less per PATCH
+                await self._settle(self._submit(chunks, position, sync=True))
             await self._hash_soon(None)
         except OSError as exc:
             if not is_disk_full(exc):
@@ -206,8 +207,11 @@ class BodyReceiver:
                 await asyncio.wait([self._syncing])
         return stop
 
-    def _submit(self, chunks: list[bytes], position: int) -> asyncio.Future[Any]:
-        return asyncio.get_running_loop().run_in_executor(None, self._write, chunks, position)
+    def _submit(
+        self, chunks: list[bytes], position: int, *, sync: bool = False
+    ) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(None, self._write, chunks, position, sync)
 
     async def _hash_soon(self, chunk: bytes | None) -> None:
         """Hand the bytes to the hash lane in ~1 MiB batches, beside the writes; ``None``
@@ -225,7 +229,7 @@ class BodyReceiver:
             self._hash_chunks, self._hash_size = [], 0
         await self._hashing.limit_backlog(_HASH_BACKLOG)
 
-    def _write(self, chunks: list[bytes], position: int) -> None:
+    def _write(self, chunks: list[bytes], position: int, sync: bool) -> None:
         start = position
         for chunk in chunks:
             try:
@@ -237,7 +241,11 @@ class BodyReceiver:
                 raise
             position += len(chunk)
         self._written += position - start
-        self._data.start_writeback(start, position - start)
+        if sync:
+            self._data.sync()
+            self._synced = self._written
+        else:
+            self._data.start_writeback(start, position - start)
 
     def _checkpoint_in_background(self) -> None:
         """fdatasync what is written so far and record that offset, while the body keeps
@@ -273,7 +281,8 @@ class BodyReceiver:
 
     async def _checkpoint(self) -> None:
         if self._written != self._durable:
-            await asyncio.to_thread(self._data.sync)
+            if self._synced != self._written:
+                await asyncio.to_thread(self._data.sync)
             await self._record_offset(self._written)
             self._durable = self._written
         self._last_checkpoint = time.monotonic()
