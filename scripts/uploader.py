@@ -18,6 +18,7 @@ import argparse
 import base64
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -69,6 +70,10 @@ MAX_RETRY_AFTER = 300
 READ_BLOCK = 256 * 1024
 TOKEN_RE = re.compile(r"^tlu_[a-z2-7]{8}_[A-Za-z0-9_-]{43}$")
 TRANSIENT = {408, 409, 423, 429}
+# How long to wait for a server that verifies the file after the last byte: a minute, plus
+# the file read at 100 MB/s.
+VERIFY_WAIT_BASE = 60.0
+VERIFY_WAIT_RATE = 100e6
 
 DESCRIPTION = """\
 Upload FILE to the tuslog server at DOMAIN with the upload TOKEN that support gave
@@ -956,15 +961,22 @@ class Run:
                 self.wait_before_retry(exc)
 
     def _finish(self, uploader: TuslogUploader) -> dict[str, Any]:
-        # The server has all bytes; ask once more for its verdict (HEAD) and wait briefly
-        # for a verification that is still running.
-        for attempt in range(10):
-            if uploader.server_state in ("verified", "corrupt") or (
-                uploader.server_state == "complete" and uploader.server_sha256
-            ):
+        # The server has all bytes; ask for its verdict (HEAD). A server that has to read
+        # the file again to hash it says "verifying": wait for it, as long as hashing this
+        # size may reasonably take.
+        deadline = time.monotonic() + VERIFY_WAIT_BASE + self.size / VERIFY_WAIT_RATE
+        told = False
+        for attempt in itertools.count():
+            state = uploader.server_state
+            if state in ("verified", "corrupt") or (state == "complete" and uploader.server_sha256):
                 break
+            if time.monotonic() > deadline or (state != "verifying" and attempt >= 10):
+                break
+            if state == "verifying" and not told:
+                self.out.say("all bytes arrived; the server is checking the SHA-256 of the file...")
+                told = True
             if attempt:
-                time.sleep(1)
+                time.sleep(min(5.0, 1.0 + attempt / 4))
             try:
                 uploader.offset = uploader.get_offset()
             except Transient:
@@ -977,6 +989,12 @@ class Run:
         self.out.close()
         state = uploader.server_state
         server_sha = uploader.server_sha256
+        if state == "verifying":
+            raise Fatal(
+                EX_RETRIES,
+                "all bytes arrived but the server is still checking the file; run the same "
+                "command again later for the receipt (nothing is sent again)",
+            )
         if state in ("verified", "corrupt"):
             verdict = state
         elif state in ("complete", ""):

@@ -788,16 +788,29 @@ while :; do
 done
 
 # ---------------------------------------------------------------------------- completion
-# The server has all bytes. Ask it once more (HEAD) for its verdict; a verification that
-# is still running is waited for briefly.
+# The server has all bytes. Ask it once more (HEAD) for its verdict. A server that has to
+# read the file again to hash it says "verifying": wait as long as that may take (a
+# minute, plus the file read at 100 MB/s).
 polls=0
+verify_deadline=$(($(now) + 60 + SIZE / 100000000))
+told=""
 while :; do
 	case $UP_STATE in
 	verified | corrupt) break ;;
 	complete) [ -n "$SERVER_SHA" ] && break ;;
 	esac
-	[ "$polls" -ge 10 ] && break
-	[ "$polls" -gt 0 ] && sleep 1
+	if [ "$UP_STATE" = verifying ]; then
+		[ "$(now)" -gt "$verify_deadline" ] && break
+		[ -n "$told" ] || say "all bytes arrived; the server is checking the SHA-256 of the file..."
+		told=1
+	elif [ "$polls" -ge 10 ]; then
+		break
+	fi
+	if [ "$polls" -gt 20 ]; then
+		sleep 5
+	elif [ "$polls" -gt 0 ]; then
+		sleep 1
+	fi
 	polls=$((polls + 1))
 	step_head || continue
 	[ -n "$UPLOAD_URL" ] || die "$EX_GONE" "the upload vanished from the server right after it completed; ask support"
@@ -806,6 +819,7 @@ done
 show_progress "$SIZE" sent
 VERDICT=""
 case $UP_STATE in
+verifying) die "$EX_RETRIES" "all bytes arrived but the server is still checking the file; run the same command again later for the receipt (nothing is sent again)" ;;
 corrupt) VERDICT=corrupt ;;
 verified) VERDICT=verified ;;
 complete | "")

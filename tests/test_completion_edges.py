@@ -28,7 +28,7 @@ async def test_all_bytes_then_cut_connection_completes(client: Any, issued: Issu
     await asyncio.sleep(0.3)
     writer.close()
     await asyncio.sleep(0.3)
-    response = await client.head(path, headers=issued.auth)
+    response = await tus.settled_head(client, path, issued.auth)
     assert response.status == 200
     assert response.headers["Upload-Offset"] == str(len(data))
     assert response.headers["Tuslog-Upload-State"] == "verified"

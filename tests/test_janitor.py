@@ -17,18 +17,19 @@ from tests.conftest import issue_token, make_settings
 from tuslog.db.engine import create_engine, session_factory
 from tuslog.db.models import AuditEvent, Upload, UploadState
 from tuslog.janitor import Janitor
-from tuslog.keys import LOCKS, SESSIONS, STORE
+from tuslog.keys import LOCKS, SESSIONS, STORE, VERIFIER
 from tuslog.server.app import create_app
 from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
+from tuslog.verifier import Verifier
 
 EXPIRY = 1.0  # seconds of inactivity
 
 
 def _janitor(client: TestClient) -> Janitor:
     app = client.app
-    return Janitor(app[SESSIONS], app[STORE], app[LOCKS], timedelta(hours=1))
+    return Janitor(app[SESSIONS], app[STORE], app[LOCKS], timedelta(hours=1), app[VERIFIER])
 
 
 def _data_path(settings: Settings, upload_id: str) -> Path:
@@ -111,7 +112,8 @@ async def test_only_one_janitor_holds_the_lease(database_url: str, tmp_path: Pat
         store.prepare()
         locks = UploadLocks(store.lock_dir, 2.0)
         interval = timedelta(seconds=0.3)  # the lease lasts 3 intervals
-        one, two = (Janitor(sessions, store, locks, interval) for _ in range(2))
+        verifier = Verifier(sessions, store, locks)
+        one, two = (Janitor(sessions, store, locks, interval, verifier) for _ in range(2))
 
         first = await asyncio.gather(one.take_lease(), two.take_lease())
         assert sorted(first) == [False, True]

@@ -1,5 +1,6 @@
 """Small helpers for speaking tus to the app in tests."""
 
+import asyncio
 import base64
 from typing import Any
 
@@ -46,3 +47,16 @@ async def patch(
     sent = {**auth, "Upload-Offset": str(offset), "Content-Type": OCTET}
     sent.update({k.replace("_", "-"): str(v) for k, v in headers.items()})
     return await client.patch(path, data=body, headers=sent)
+
+
+async def settled_head(
+    client: TestClient, path: str, auth: dict[str, str], timeout: float = 30.0
+) -> Any:
+    """HEAD until the upload is no longer "verifying" (a background hash is running)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await client.head(path, headers=auth)
+        if response.headers.get("Tuslog-Upload-State") != "verifying":
+            return response
+        assert asyncio.get_running_loop().time() < deadline, "verification never ended"
+        await asyncio.sleep(0.05)

@@ -202,7 +202,7 @@ def _upload_dict(upload: Any, ticket: str) -> dict[str, Any]:
         "filename": upload.filename,
         "length": upload.length,
         "offset": upload.offset,
-        "state": upload.state.value,
+        "state": upload.shown_state,
         "sha256": upload.sha256,
         "declared_sha256": upload.declared_sha256,
         "concat": upload.concat,

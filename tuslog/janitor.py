@@ -1,5 +1,6 @@
 """The janitor: expires unfinished uploads after inactivity, removes their bytes, keeps
-tombstones. Exactly one is active per deployment, by a lease row in the database."""
+tombstones, and restarts interrupted verifications. Exactly one is active per deployment,
+by a lease row in the database."""
 
 import asyncio
 import logging
@@ -16,6 +17,7 @@ from tuslog.db.models import Lease, Upload, UploadState, utcnow
 from tuslog.services import audit, uploads
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
+from tuslog.verifier import Verifier
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "janitor"
@@ -28,10 +30,12 @@ class Janitor:
         store: FileStore,
         locks: UploadLocks,
         interval: timedelta,
+        verifier: Verifier,
     ) -> None:
         self._sessions = sessions
         self._store = store
         self._locks = locks
+        self._verifier = verifier
         self._interval = interval
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -56,9 +60,13 @@ class Janitor:
         return True
 
     async def sweep(self) -> int:
-        """Expire what is due; returns how many uploads were expired."""
+        """Expire what is due, and restart verifications that a stop or crash cut short;
+        returns how many uploads were expired."""
         async with self._sessions() as session:
             due = await uploads.due_for_expiry(session, utcnow())
+            unverified = await uploads.awaiting_verification(session)
+        for upload_id in unverified:
+            self._verifier.start(upload_id, patient=False)  # busy lock: being verified
         expired = 0
         for upload_id in due:
             held = self._locks.try_acquire(upload_id)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.conftest import start_server as start_live_server
 from tests.support.flaky_proxy import FlakyProxy
-from tests.uploaders.conftest import BIG_NAME, KINDS, Customer, Server, sha256_of
+from tests.uploaders.conftest import BIG_NAME, KINDS, Customer, Server, free_port, sha256_of
 
 pytestmark = pytest.mark.slow
 
@@ -153,3 +155,38 @@ def test_python_resumes_what_sh_started(server: Server, customer: Customer, big_
     assert "resuming the upload started earlier" in second.stderr
     upload = assert_arrived_once(server, ticket, token, big_file)
     assert upload["filename"] == BIG_NAME
+
+
+@pytest.fixture(scope="module")
+def twin(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A second tuslog process on the same database and storage: another worker, which
+    does not hold the running hash of uploads the first one received."""
+    log = tmp_path_factory.mktemp("twin") / "server.log"
+    live = start_live_server(server.env, free_port(), log)
+    yield Server(live.url, server.env, server.storage, live.process, log)
+    Server(live.url, server.env, server.storage, live.process, log).stop()
+
+
+@pytest.mark.parametrize("kind", ["dash", "python"])
+def test_finished_by_another_worker_waits_for_its_verification(
+    kind: str, server: Server, twin: Server, customer: Customer, big_file: Path
+) -> None:
+    """The rest of the file goes to another worker (a rerun, a balancer): that worker must
+    hash the whole file again and answers "verifying" first. The uploader waits for the
+    verdict and still prints a verified receipt, on one attempt of the token."""
+    ticket = server.ticket()
+    token = server.token(ticket)
+    size = big_file.stat().st_size
+    port = int(server.url.rsplit(":", 1)[1])
+    with FlakyProxy(port, mode="pass", rate=40 << 20) as proxy:
+        first = customer.start(kind, "--timeout", "10", proxy.url, token, str(big_file))
+        url = _wait_until_sent(proxy, customer, size // 4)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate(timeout=30)
+        assert 0 < _settled_offset(url, token) < size
+    # Another server URL: no saved state; the server hands back the same upload.
+    second = customer.run(kind, "--timeout", "10", twin.url, token, str(big_file))
+    assert second.returncode == 0, second.output[-3000:]
+    assert "the server is checking the SHA-256" in second.stderr
+    assert "server:   verified" in second.stdout
+    assert_arrived_once(server, ticket, token, big_file)

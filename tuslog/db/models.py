@@ -156,6 +156,14 @@ class Upload(Base):
     def is_final(self) -> bool:
         return bool(self.concat) and not self.is_partial
 
+    @property
+    def shown_state(self) -> str:
+        """The state as people and clients see it: a received upload whose whole-file hash
+        is still being computed (tuslog.verifier) is "verifying"."""
+        if self.state is UploadState.COMPLETE and self.sha256 is None:
+            return "verifying"
+        return self.state.value
+
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"

@@ -10,7 +10,17 @@ from aiohttp import web
 from tuslog.db.engine import create_engine, session_factory
 from tuslog.db.quick import QuickTransactions
 from tuslog.janitor import Janitor
-from tuslog.keys import DIGESTS, ENGINE, LIMITER, LOCKS, QUICK, SESSIONS, SETTINGS, STORE
+from tuslog.keys import (
+    DIGESTS,
+    ENGINE,
+    LIMITER,
+    LOCKS,
+    QUICK,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+    VERIFIER,
+)
 from tuslog.server import ops, uploaders
 from tuslog.server.digests import RunningDigests
 from tuslog.server.net import add_security_headers, client_ip_middleware
@@ -19,6 +29,7 @@ from tuslog.server.tus_app import collection_without_slash, create_tus_app, expe
 from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
+from tuslog.verifier import Verifier
 
 log = logging.getLogger(__name__)
 # Headroom for aiohttp's own buffering; bodies are streamed, never read whole.
@@ -35,6 +46,7 @@ def create_app(settings: Settings, store: FileStore | None = None) -> web.Applic
         settings.auth_failure_limit, settings.auth_failure_window.total_seconds()
     )
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_verifier)
     app.cleanup_ctx.append(_janitor)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_stop_receiving)
@@ -67,8 +79,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _verifier(app: web.Application) -> AsyncIterator[None]:
+    app[VERIFIER] = Verifier(app[SESSIONS], app[STORE], app[LOCKS])
+    yield
+    await app[VERIFIER].stop()
+
+
 async def _janitor(app: web.Application) -> AsyncIterator[None]:
-    janitor = Janitor(app[SESSIONS], app[STORE], app[LOCKS], app[SETTINGS].janitor_interval)
+    settings = app[SETTINGS]
+    janitor = Janitor(
+        app[SESSIONS], app[STORE], app[LOCKS], settings.janitor_interval, app[VERIFIER]
+    )
     task = asyncio.create_task(janitor.run_forever())
     yield
     task.cancel()

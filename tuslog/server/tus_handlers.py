@@ -31,7 +31,7 @@ _UPLOAD_ID_CHARS = frozenset("0123456789abcdef")
 def upload_headers(upload: Upload, ticket: str, *, full: bool = False) -> dict[str, str]:
     headers = {
         "Upload-Offset": str(upload.offset),
-        "Tuslog-Upload-State": upload.state.value,
+        "Tuslog-Upload-State": upload.shown_state,
         "Tuslog-Ticket": ticket,
     }
     if upload.length is not None:

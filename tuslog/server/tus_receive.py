@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
-from tuslog.keys import DIGESTS, ENGINE, LOCKS, QUICK, SESSIONS, SETTINGS, STORE
+from tuslog.keys import DIGESTS, ENGINE, LOCKS, QUICK, SESSIONS, SETTINGS, STORE, VERIFIER
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
@@ -210,16 +210,20 @@ def _stop_error(stop: Stop, headers: dict[str, str]) -> errors.TuslogError:
 
 
 async def complete(request: web.Request, upload: Upload, token: UploadToken) -> Upload:
-    """Hash (or take the running hash), record the final state; the caller holds the lock,
-    whose files go: a finished upload is never written again (no inode per archive)."""
+    """Take the running hash and record the final state; the caller holds the lock, whose
+    files go: a finished upload is never written again (no inode per archive). Without a
+    running hash (another process received earlier bytes) the upload is recorded as
+    received and verified in the background (tuslog.verifier)."""
     digests = request.config_dict[DIGESTS]
     running = digests.take(upload.id, upload.offset)
     digests.drop(upload.id)
-    if running is not None:
-        sha256 = await running.hexdigest()
-    else:
-        store = request.config_dict[STORE]
-        sha256 = await asyncio.to_thread(store.sha256, upload.id, upload.offset)
+    if running is None:  # hashing the file again could take minutes: not under the lock
+        async with request.config_dict[SESSIONS].begin() as session:
+            await uploads.mark_received(session, upload.id)
+        request.config_dict[VERIFIER].start(upload.id)
+        upload.state, upload.sha256, upload.expires_at = UploadState.COMPLETE, None, None
+        return upload
+    sha256 = await running.hexdigest()
     async with request.config_dict[SESSIONS].begin() as session:
         state = await uploads.mark_complete(
             session, upload, sha256, f"token:{token.prefix}", client_ip(request)

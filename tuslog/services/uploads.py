@@ -265,9 +265,63 @@ async def mark_complete(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.UPLOAD_GONE("This upload was deleted or ended while it was being written.")
+    _audit_completion(session, upload, state, sha256, actor, client_ip)
+    return state
+
+
+def _audit_completion(
+    session: AsyncSession,
+    upload: Upload,
+    state: UploadState,
+    sha256: str,
+    actor: str,
+    client_ip: str | None,
+) -> None:
     action = "upload.corrupt" if state is UploadState.CORRUPT else "upload.completed"
     audit.record(session, actor, action, upload.id, client_ip, sha256=sha256, length=upload.length)
-    return state
+
+
+async def mark_received(session: AsyncSession, upload_id: str) -> None:
+    """Every byte is here and durable, but the whole-file hash is still to be computed
+    (tuslog.verifier): state complete without a SHA-256, shown as "verifying"."""
+    now = utcnow()
+    result = await session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.state == UploadState.RECEIVING)
+        .values(state=UploadState.COMPLETE, completed_at=now, updated_at=now, expires_at=None)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise errors.UPLOAD_GONE("This upload was deleted or ended while it was being written.")
+
+
+async def record_verification(session: AsyncSession, upload: Upload, sha256: str) -> bool:
+    """The background hash of a received upload: verified, corrupt or complete. False if
+    the upload is no longer waiting for it (deleted, or verified elsewhere)."""
+    state = verification_state(upload.declared_sha256, sha256)
+    result = await session.execute(
+        update(Upload)
+        .where(
+            Upload.id == upload.id,
+            Upload.state == UploadState.COMPLETE,
+            Upload.sha256.is_(None),
+        )
+        .values(state=state, sha256=sha256, updated_at=utcnow())
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    _audit_completion(session, upload, state, sha256, "server", upload.client_ip)
+    return True
+
+
+async def awaiting_verification(session: AsyncSession, limit: int = 100) -> list[str]:
+    """Received uploads whose hash is still missing (a verification a restart cut short)."""
+    return list(
+        await session.scalars(
+            select(Upload.id)
+            .where(Upload.state == UploadState.COMPLETE, Upload.sha256.is_(None))
+            .limit(limit)
+        )
+    )
 
 
 async def mark_gone(
