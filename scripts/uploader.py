@@ -110,7 +110,8 @@ Exit codes (the same for uploader.sh):
    8  file too large for the server or the token's quota (413)
    9  the server has not enough free space (507); try later or ask support
   10  gave up after --retries attempts without progress (network or server
-      trouble); run the same command again to resume
+      trouble), or the server was still checking the file; run the same
+      command again to resume
   11  the server's SHA-256 of the upload does not match FILE (corrupt; did the
       file change while uploading?)
   12  TLS problem: the server's certificate is not trusted (see --cacert)
