@@ -4,6 +4,7 @@ It never sees HTTP. Its blocking methods run in worker threads (``asyncio.to_thr
 the caller decides when. Tests replace it (only) to fake failures such as a full disk.
 """
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -11,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,40 +50,75 @@ class StorageFullError(OSError):
 
 
 class DataFile:
-    """One open upload data file: positioned writes, durable sync, truncation."""
+    """One open upload data file: positioned writes, durable sync, truncation.
+
+    Its methods run in worker threads, and the coroutine that owns the file may be
+    cancelled (server shutdown) while one is still running. Closing then must not free the
+    descriptor under that thread: the number could be reused by another file at once, and
+    the write or truncation would land there. So ``close`` only marks the file closed and
+    the last operation still running closes the descriptor."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
+        self._guard = threading.Lock()
+        self._running = 0
+        self._closed = False
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[int]:
+        with self._guard:
+            if self._closed:
+                raise ValueError("the data file is closed")
+            self._running += 1
+        try:
+            yield self._fd
+        finally:
+            with self._guard:
+                self._running -= 1
+                last = self._closed and self._running == 0
+            if last:
+                os.close(self._fd)
 
     def write_at(self, data: bytes | bytearray | memoryview, position: int) -> None:
         view = memoryview(data)
         done = 0
-        while done < len(view):
-            try:
-                done += os.pwrite(self._fd, view[done:], position + done)
-            except OSError as exc:
-                if is_disk_full(exc):
-                    raise StorageFullError(done) from exc
-                raise
+        with self._using() as fd:
+            while done < len(view):
+                try:
+                    done += os.pwrite(fd, view[done:], position + done)
+                except OSError as exc:
+                    if is_disk_full(exc):
+                        raise StorageFullError(done) from exc
+                    raise
 
     def sync(self) -> None:
-        os.fdatasync(self._fd)
+        with self._using() as fd:
+            os.fdatasync(fd)
 
     def start_writeback(self, position: int, length: int) -> None:
         """Ask the kernel to start writing this range to the device now (no waiting), so
         the next fdatasync finds little left to do. Linux only; a no-op elsewhere."""
         if _sync_file_range is not None and length > 0:
-            _sync_file_range(self._fd, position, length, _SYNC_FILE_RANGE_WRITE)
+            with self._using() as fd:
+                _sync_file_range(fd, position, length, _SYNC_FILE_RANGE_WRITE)
 
     def truncate(self, size: int) -> None:
-        os.ftruncate(self._fd, size)
-        self.sync()
+        with self._using() as fd:
+            os.ftruncate(fd, size)
+            self.sync()
 
     def size(self) -> int:
-        return os.fstat(self._fd).st_size
+        with self._using() as fd:
+            return os.fstat(fd).st_size
 
     def close(self) -> None:
-        os.close(self._fd)
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            last = self._running == 0
+        if last:
+            os.close(self._fd)
 
 
 class FileStore:
