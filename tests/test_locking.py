@@ -34,6 +34,7 @@ from tests.conftest import (
     server_env,
     start_server,
 )
+from tuslog.errors import TuslogError
 from tuslog.keys import SETTINGS
 from tuslog.server.app import create_app
 from tuslog.settings import Settings
@@ -359,3 +360,25 @@ def test_a_waiter_on_a_removed_lock_file_does_not_lock_an_orphan(tmp_path: Path)
     assert again is not None
     assert holder_locks.try_acquire(upload_id) is None  # the new file really excludes
     again.release()
+
+
+async def test_a_waiter_asks_another_process_once(tmp_path: Path) -> None:
+    """B asks A (another process) to let go; C takes the lock in between. B must not ask
+    C too: C is no stale request, and B gets its 423 + Retry-After instead."""
+    a, b, c = (UploadLocks(tmp_path, release_timeout=1.0) for _ in range(3))
+    upload_id = "ef" * 16
+    held_by_a = a.try_acquire(upload_id)
+    assert held_by_a is not None
+    waiting = asyncio.create_task(b.acquire(upload_id))
+    await asyncio.sleep(0.2)
+    assert held_by_a.release_requested_elsewhere()  # B asked
+    held_by_a.release()
+    held_by_c = c.try_acquire(upload_id)
+    assert held_by_c is not None
+    c.release_path(upload_id).unlink()  # what acquire() does after taking the lock
+    await asyncio.sleep(0.4)  # B polls every 50 ms meanwhile
+    assert not held_by_c.release_requested_elsewhere()
+    with pytest.raises(TuslogError) as raised:
+        await waiting
+    assert raised.value.status == 423
+    held_by_c.release()

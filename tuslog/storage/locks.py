@@ -91,22 +91,24 @@ class UploadLocks:
     async def acquire(self, upload_id: str) -> HeldLock:
         """Take the lock, asking a stale holder to let go; 423 if it does not in time."""
         deadline = time.monotonic() + self.release_timeout
+        asked_elsewhere = False
         while True:
             held = self.try_acquire(upload_id)
             if held is not None:
                 self.release_path(upload_id).unlink(missing_ok=True)
                 return held
-            self._ask_holder_to_release(upload_id)
+            local = self._held.get(upload_id)
+            if local is not None:
+                # Again at every poll: the holder may only now be ready to hear it.
+                local.request_release()
+            elif not asked_elsewhere:
+                # Once: the file stays until the next holder removes it. Touching it again
+                # would also stop a third request that took the lock in between.
+                self.release_path(upload_id).touch(exist_ok=True)
+                asked_elsewhere = True
             if time.monotonic() >= deadline:
                 raise errors.UPLOAD_LOCKED()
             await asyncio.sleep(_POLL_SECONDS)
-
-    def _ask_holder_to_release(self, upload_id: str) -> None:
-        local = self._held.get(upload_id)
-        if local is not None:
-            local.request_release()
-        else:
-            self.release_path(upload_id).touch(exist_ok=True)
 
     @contextlib.asynccontextmanager
     async def hold(self, upload_id: str) -> AsyncIterator[HeldLock]:
