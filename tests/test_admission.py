@@ -177,6 +177,43 @@ async def test_disk_full_reported_by_fdatasync(
     assert _stored(settings, _upload_id(path)) == data
 
 
+class _WritebackLostDataFile(DataFile):
+    """The first fdatasync reports ENOSPC (the writeback failed); Linux reports such an
+    error once per open file, so later ones "succeed" although the pages never landed."""
+
+    def __init__(self, fd: int, store: "WritebackLostStore") -> None:
+        super().__init__(fd)
+        self._store = store
+
+    def sync(self) -> None:
+        self._store.syncs += 1
+        if self._store.syncs == 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        super().sync()
+
+
+class WritebackLostStore(FileStore):
+    syncs = 0
+
+    def open(self, upload_id: str) -> DataFile:
+        return _WritebackLostDataFile(os.open(self.path(upload_id), os.O_WRONLY), self)
+
+
+async def test_a_failed_fdatasync_is_not_trusted_on_a_second_try(
+    aiohttp_client: Any, settings: Settings, issued: Issued
+) -> None:
+    store = WritebackLostStore(settings.storage_dir)
+    client = await aiohttp_client(create_app(settings, store=store))
+    data = os.urandom(100_000)  # one write, which also syncs
+    path = await tus.create_path(client, issued.auth, len(data))
+    response = await tus.patch(client, path, issued.auth, 0, data)
+    assert (response.status, response.headers["Upload-Offset"]) == (503, "0")
+    assert (await _head(client, path, issued.auth))["Upload-Offset"] == "0"
+    response = await tus.patch(client, path, issued.auth, 0, data)  # space came back
+    assert (response.status, response.headers["Upload-Offset"]) == (204, str(len(data)))
+    assert _stored(settings, _upload_id(path)) == data
+
+
 # --- a client that stops sending -----------------------------------------------------------
 async def _raw_stalled_patch(
     client: TestClient, path: str, auth: dict[str, str], first: bytes, total: int

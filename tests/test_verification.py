@@ -3,13 +3,17 @@ hold its running hash (another worker received the first ones). Hashing the whol
 there and then would hold the upload's lock for minutes on a big archive; instead the
 PATCH is answered at once ("verifying") and the file is hashed in the background."""
 
+import asyncio
 import hashlib
 import os
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests import tus
 from tests.conftest import Issued
@@ -18,6 +22,7 @@ from tuslog.janitor import Janitor
 from tuslog.keys import LOCKS, SESSIONS, STORE, VERIFIER
 from tuslog.server.app import create_app
 from tuslog.settings import Settings
+from tuslog.storage.filestore import FileStore
 
 HALF = 300_000
 
@@ -129,3 +134,97 @@ async def test_a_busy_upload_is_left_to_whoever_verifies_it(
         assert head.headers["Tuslog-Upload-State"] == "verifying"
     finally:
         held.release()
+
+
+async def test_an_impatient_start_does_not_swallow_the_patient_one(
+    client: TestClient, settings: Settings, issued: Issued
+) -> None:
+    """The janitor may see the received row before the completing request lets go of the
+    lock: its impatient attempt fails, and the request's own (patient) start must still
+    verify the upload, not be dropped as a duplicate."""
+    data = os.urandom(1000)
+    path = await tus.create_path(client, issued.auth, len(data))
+    upload_id = path.rsplit("/", 1)[1]
+    held = client.app[LOCKS].try_acquire(upload_id)  # the completing request
+    assert held is not None
+    async with client.app[SESSIONS].begin() as session:
+        await session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id)
+            .values(offset=len(data), state=UploadState.COMPLETE)
+        )
+    (settings.storage_dir / upload_id[:2] / upload_id).write_bytes(data)
+    verifier = client.app[VERIFIER]
+    verifier.start(upload_id, patient=False)  # the janitor's sweep
+    await asyncio.sleep(0)  # ...finds the lock taken and gives up (its task just ended)
+    verifier.start(upload_id)  # the request's own start
+    await asyncio.sleep(0.3)
+    held.release()  # the request answers and lets go
+    await verifier.wait()
+    head = await client.head(path, headers=issued.auth)
+    assert head.headers["Tuslog-Upload-State"] == "complete"
+    assert head.headers["Tuslog-Sha256"] == hashlib.sha256(data).hexdigest()
+
+
+class _StuckReadStore(FileStore):
+    """Reading an upload back takes until ``moving`` is set (multi-GB archives on a busy
+    volume)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.moving = threading.Event()
+
+    def read_blocks(self, upload_id: str, start: int, end: int) -> Iterator[bytes]:
+        self.moving.wait(30)
+        yield from super().read_blocks(upload_id, start, end)
+
+
+async def test_verifications_do_not_hold_up_requests(
+    aiohttp_client: Any, settings: Settings, issued: Issued
+) -> None:
+    """Many verifications waiting (after a restart, or finals of many partials) run one at
+    a time on a thread of their own; requests still get the threads they need."""
+    first = await aiohttp_client(create_app(settings))
+    stuck = _StuckReadStore(settings.storage_dir)
+    second = await aiohttp_client(create_app(settings, store=stuck))
+    paths = []
+    for _ in range(7):  # more than the default thread pool has threads (6 on 2 CPUs)
+        path = await tus.create_path(first, issued.auth, 2, Upload_Concat="partial")
+        assert (await tus.patch(first, path, issued.auth, 0, b"a")).status == 204
+        last = await tus.patch(second, path, issued.auth, 1, b"b")
+        assert last.headers["Tuslog-Upload-State"] == "verifying"
+        paths.append(path)
+    await asyncio.sleep(0.5)  # the verifications have started and are stuck reading
+
+    async def other_requests() -> None:
+        other = await tus.create_path(second, issued.auth, 10, Upload_Concat="partial")
+        assert (await tus.patch(second, other, issued.auth, 0, b"0123456789")).status == 204
+        head = await second.head(paths[-1], headers=issued.auth)
+        assert head.headers["Tuslog-Upload-State"] == "verifying"
+
+    try:
+        await asyncio.wait_for(other_requests(), 5)  # not stuck behind the verifications
+    finally:
+        stuck.moving.set()
+    await second.app[VERIFIER].wait()
+    for path in paths:
+        head = await second.head(path, headers=issued.auth)
+        assert head.headers["Tuslog-Sha256"] == hashlib.sha256(b"ab").hexdigest()
+
+
+async def test_a_replayed_last_patch_takes_no_lock(
+    client: TestClient, settings: Settings, issued: Issued
+) -> None:
+    """The 204 of the last PATCH was lost and the client sends it again: 409 with the real
+    offset, answered from the row, and no lock file comes back for the archive."""
+    data = os.urandom(5000)
+    path = await tus.create_path(client, issued.auth, len(data))
+    assert (await tus.patch(client, path, issued.auth, 0, data[:2000])).status == 204
+    assert (await tus.patch(client, path, issued.auth, 2000, data[2000:])).status == 204
+    again = await tus.patch(client, path, issued.auth, 2000, data[2000:])
+    assert (again.status, again.headers["Upload-Offset"]) == (409, str(len(data)))
+    at_end = await tus.patch(client, path, issued.auth, len(data), b"")
+    assert (at_end.status, at_end.headers["Tuslog-Upload-State"]) == (204, "complete")
+    past_end = await tus.patch(client, path, issued.auth, len(data), b"x")
+    assert past_end.status == 413
+    assert list((settings.storage_dir / ".locks").iterdir()) == []

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,65 +38,85 @@ class Verifier:
         self._store = store
         self._locks = locks
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._patience: dict[str, float] = {}
+        # One at a time, on a thread of its own: hashing never takes the threads that the
+        # requests' writes and syncs need, however many verifications are waiting.
+        self._one_at_a_time = asyncio.Semaphore(1)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="tuslog-verify")
         self._stopping = threading.Event()
 
     def start(self, upload_id: str, *, patient: bool = True) -> None:
         """Verify ``upload_id`` in the background (once per process at a time). ``patient``
-        waits a moment for the lock (the completing request is about to let go)."""
-        if upload_id in self._tasks or self._stopping.is_set():
+        waits a moment for the lock (the completing request is about to let go); it also
+        makes an impatient start that is still waiting patient."""
+        if self._stopping.is_set():
             return
-        task = asyncio.create_task(self._verify(upload_id, _LOCK_PATIENCE if patient else 0))
+        patience = _LOCK_PATIENCE if patient else 0.0
+        self._patience[upload_id] = max(self._patience.get(upload_id, 0.0), patience)
+        running = self._tasks.get(upload_id)
+        if running is not None and not running.done():
+            return
+        task = asyncio.create_task(self._verify(upload_id))
         self._tasks[upload_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(upload_id, None))
+        task.add_done_callback(lambda done: self._forget(upload_id, done))
+
+    def _forget(self, upload_id: str, task: "asyncio.Task[None]") -> None:
+        if self._tasks.get(upload_id) is task:
+            del self._tasks[upload_id]
+            self._patience.pop(upload_id, None)
 
     async def wait(self) -> None:
         """Until the verifications running now have ended (tests, shutdown)."""
-        if self._tasks:
+        while self._tasks:
             await asyncio.wait(list(self._tasks.values()))
 
     async def stop(self) -> None:
         """Interrupt running verifications (the janitor resumes them after the restart)."""
         self._stopping.set()
         await self.wait()
+        self._thread.shutdown(wait=True)
 
-    async def _verify(self, upload_id: str, patience: float) -> None:
-        held = await self._lock(upload_id, patience)
-        if held is None:
-            return  # another process is on it, or a request is; the janitor comes back
-        try:
-            await self._verify_locked(upload_id)
-        except Exception:
-            log.exception("verifying upload %s failed; the janitor will retry", upload_id)
-        finally:
-            held.release()
+    async def _verify(self, upload_id: str) -> None:
+        async with self._one_at_a_time:
+            held = await self._lock(upload_id)
+            if held is None:
+                return  # another process is on it, or a request is; the janitor comes back
+            try:
+                await self._verify_locked(upload_id)
+            except Exception:
+                log.exception("verifying upload %s failed; the janitor will retry", upload_id)
+            finally:
+                held.release()
 
-    async def _lock(self, upload_id: str, patience: float) -> HeldLock | None:
-        deadline = time.monotonic() + patience
+    async def _lock(self, upload_id: str) -> HeldLock | None:
+        started = time.monotonic()
         while not self._stopping.is_set():
             held = self._locks.try_acquire(upload_id)
-            if held is not None or time.monotonic() >= deadline:
+            if held is not None:
                 return held
+            if time.monotonic() - started >= self._patience.get(upload_id, 0.0):
+                return None
             await asyncio.sleep(_LOCK_POLL)
         return None
 
     async def _verify_locked(self, upload_id: str) -> None:
         async with self._sessions() as session:
             found = await uploads.load(session, upload_id)
-        if found is None:
+        upload = found[0] if found is not None else None
+        if upload is None or upload.state is not UploadState.COMPLETE or upload.sha256:
+            self._locks.discard(upload_id)  # nothing to verify (any more): no lock file left
             return
-        upload = found[0]
-        if upload.state is not UploadState.COMPLETE or upload.sha256 is not None:
-            return
+        loop = asyncio.get_running_loop()
         try:
-            sha256 = await asyncio.to_thread(self._hash, upload_id, upload.offset)
+            sha256 = await loop.run_in_executor(self._thread, self._hash, upload_id, upload.offset)
         except FileNotFoundError:
             return  # deleted by staff meanwhile
         if sha256 is None:
             return  # stopping
         async with self._sessions.begin() as session:
             recorded = await uploads.record_verification(session, upload, sha256)
+        self._locks.discard(upload_id)
         if recorded:
-            self._locks.discard(upload_id)
             log.info("upload %s verified in the background", upload_id)
 
     def _hash(self, upload_id: str, length: int) -> str | None:

@@ -24,21 +24,28 @@ _THREADS = 4
 
 
 class QuickTransactions:
+    """Reads and writes get threads of their own: a writer waiting for SQLite's write lock
+    (``busy_timeout``) must not hold up reads, which WAL answers at once."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sync: Engine | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._writers: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
             self._sync = create_sync_sqlite_engine(engine.url)
-            self._executor = ThreadPoolExecutor(_THREADS, thread_name_prefix="tuslog-db")
+            self._readers = ThreadPoolExecutor(_THREADS, thread_name_prefix="tuslog-db-read")
+            self._writers = ThreadPoolExecutor(_THREADS, thread_name_prefix="tuslog-db-write")
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` in one transaction, committed if it returns."""
-        if self._sync is None or self._executor is None:
+    async def run(self, work: Callable[[Connection], T], *, writes: bool = False) -> T:
+        """``work(connection)`` in one transaction, committed if it returns. ``writes``:
+        it changes rows (and may wait for SQLite's write lock)."""
+        executor = self._writers if writes else self._readers
+        if self._sync is None or executor is None:
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._in_transaction, work)
+        return await loop.run_in_executor(executor, self._in_transaction, work)
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         assert self._sync is not None
@@ -46,7 +53,8 @@ class QuickTransactions:
             return work(conn)
 
     def dispose(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        for executor in (self._readers, self._writers):
+            if executor is not None:
+                executor.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()

@@ -97,6 +97,7 @@ class BodyReceiver:
         self._still_allowed = still_allowed
         self._written = start
         self._synced = start  # covered by the fdatasync of the last write, if it made one
+        self._sync_error: OSError | None = None
         self._durable = start
         self._waiting_since: float | None = None
         self._cancelled = False
@@ -242,7 +243,13 @@ class BodyReceiver:
             position += len(chunk)
         self._written += position - start
         if sync:
-            self._data.sync()
+            try:
+                self._data.sync()
+            except OSError as exc:
+                # Linux reports a failed writeback once: a later fdatasync may succeed
+                # without the bytes being on disk. Nothing after this is trusted.
+                self._sync_error = exc
+                raise
             self._synced = self._written
         else:
             self._data.start_writeback(start, position - start)
@@ -280,6 +287,8 @@ class BodyReceiver:
         )
 
     async def _checkpoint(self) -> None:
+        if self._sync_error is not None:
+            raise self._sync_error
         if self._written != self._durable:
             if self._synced != self._written:
                 await asyncio.to_thread(self._data.sync)

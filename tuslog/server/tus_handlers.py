@@ -125,17 +125,29 @@ async def patch(request: web.Request) -> web.Response:
     token, upload, ticket = await load_owned(request, upload_id)
     if upload.is_final:
         raise errors.FINAL_NOT_PATCHABLE()
-    async with request.config_dict[LOCKS].hold(upload_id) as held:
-        upload = await tus_receive.reconcile(request, upload, token)
-        if upload.offset != offset:
-            raise errors.OFFSET_MISMATCH(
-                f"Upload-Offset is {offset} but the server has {upload.offset}; resume from there.",
+    if upload.state.finished:  # never written again: answered from the row, no lock taken
+        _check_offset(upload, offset)
+        if request.content_length != 0:
+            raise errors.TOO_LARGE(
+                "This upload is complete and takes no more bytes.",
                 headers={"Upload-Offset": str(upload.offset)},
             )
+        return web.Response(status=204, headers=upload_headers(upload, ticket))
+    async with request.config_dict[LOCKS].hold(upload_id) as held:
+        upload = await tus_receive.reconcile(request, upload, token)
+        _check_offset(upload, offset)
         if new_length is not None:
             upload = await tus_receive.declare_length(request, upload, token, new_length)
         upload = await tus_receive.receive(request, upload, token, held, checksum)
     return web.Response(status=204, headers=upload_headers(upload, ticket))
+
+
+def _check_offset(upload: Upload, offset: int) -> None:
+    if upload.offset != offset:
+        raise errors.OFFSET_MISMATCH(
+            f"Upload-Offset is {offset} but the server has {upload.offset}; resume from there.",
+            headers={"Upload-Offset": str(upload.offset)},
+        )
 
 
 async def terminate(request: web.Request) -> web.Response:

@@ -79,7 +79,7 @@ async def _record(
     was revoked meanwhile: a revoked token stops its uploads at once, even mid-PATCH."""
     expiry = request.config_dict[SETTINGS].upload_expiry
     recorded = await request.config_dict[QUICK].run(
-        lambda conn: uploads.record_offset(conn, upload_id, offset, expiry)
+        lambda conn: uploads.record_offset(conn, upload_id, offset, expiry), writes=True
     )
     if stop_if_revoked and recorded.token_revoked:
         raise errors.TOKEN_INVALID(headers={"Upload-Offset": str(offset)})
