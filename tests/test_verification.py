@@ -46,6 +46,14 @@ async def _upload_across(
     return path, last
 
 
+async def _janitor_pass(client: TestClient) -> None:
+    """One janitor sweep in this process, and the verifications it started."""
+    app = client.app
+    janitor = Janitor(app[SESSIONS], app[STORE], app[LOCKS], timedelta(hours=1), app[VERIFIER])
+    await janitor.sweep()
+    await app[VERIFIER].wait()
+
+
 async def _audit(client: TestClient, upload_id: str) -> list[tuple[str, str]]:
     async with client.app[SESSIONS]() as session:
         rows = await session.execute(
@@ -104,10 +112,7 @@ async def test_janitor_resumes_a_verification_a_stop_cut_short(
         row = await session.get(Upload, upload_id)
         assert row is not None and (row.state, row.sha256) == (UploadState.COMPLETE, None)
 
-    app = first.app
-    janitor = Janitor(app[SESSIONS], app[STORE], app[LOCKS], timedelta(hours=1), app[VERIFIER])
-    await janitor.sweep()
-    await app[VERIFIER].wait()
+    await _janitor_pass(first)
     head = await first.head(path, headers=issued.auth)
     assert head.headers["Tuslog-Upload-State"] == "verified"
     assert head.headers["Tuslog-Sha256"] == sha256
@@ -126,10 +131,7 @@ async def test_a_busy_upload_is_left_to_whoever_verifies_it(
     held = second.app[LOCKS].try_acquire(upload_id)  # someone else is verifying it
     assert held is not None
     try:
-        app = first.app
-        janitor = Janitor(app[SESSIONS], app[STORE], app[LOCKS], timedelta(hours=1), app[VERIFIER])
-        await janitor.sweep()
-        await app[VERIFIER].wait()
+        await _janitor_pass(first)
         head = await first.head(path, headers=issued.auth)
         assert head.headers["Tuslog-Upload-State"] == "verifying"
     finally:
