@@ -21,8 +21,9 @@ from tuslog.storage.locks import HeldLock
 
 log = logging.getLogger(__name__)
 WRITE_BUFFER = 4 * 1024 * 1024
-# A write starts early, with this much, when the writer is idle: at the end of a body only
-# a little is left to write (and to sync) before the answer.
+# Near the end of a body a write starts early, with this much, whenever the writer is
+# idle: little is then left to write (and to sync) before the answer. Before that, writes
+# go in WRITE_BUFFER batches: fewer thread round trips.
 EAGER_WRITE = 256 * 1024
 _HASH_BATCH = 1024 * 1024
 _REVOCATION_CHECK = 2.0
@@ -75,6 +76,7 @@ class BodyReceiver:
         data: DataFile,
         start: int,
         limit: int,
+        body_length: int | None,
         limits: ReceiveLimits,
         held: HeldLock,
         hashing: RunningHash | None,
@@ -87,6 +89,7 @@ class BodyReceiver:
         self._data = data
         self._start = start
         self._limit = limit
+        self._body_end = None if body_length is None else start + body_length
         self._limits = limits
         self._held = held
         self._hashing = hashing  # the whole-file running hash, or a scratch one for checksum
@@ -182,8 +185,12 @@ class BodyReceiver:
                 size += len(chunk)
                 await self._hash_soon(chunk)
                 checkpoint = self._checkpoint_due(position + size)
-                idle = pending is None or pending.done()
-                if size >= WRITE_BUFFER or checkpoint or (idle and size >= EAGER_WRITE):
+                eager = (
+                    size >= EAGER_WRITE
+                    and (pending is None or pending.done())
+                    and self._near_end(position + size)
+                )
+                if size >= WRITE_BUFFER or checkpoint or eager:
                     await self._settle(pending)
                     pending = self._submit(chunks, position)
                     position += size
@@ -207,6 +214,11 @@ class BodyReceiver:
             if self._syncing is not None:
                 await asyncio.wait([self._syncing])
         return stop
+
+    def _near_end(self, received: int) -> bool:
+        if self._body_end is None:
+            return True  # a chunked body: its end may come any time
+        return self._body_end - received <= WRITE_BUFFER
 
     def _submit(
         self, chunks: list[bytes], position: int, *, sync: bool = False

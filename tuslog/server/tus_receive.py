@@ -157,6 +157,7 @@ async def receive(
             data=data,
             start=upload.offset,
             limit=limit,
+            body_length=request.content_length,
             limits=ReceiveLimits(
                 read_timeout=settings.read_timeout.total_seconds(),
                 checkpoint_bytes=settings.checkpoint_bytes,
