@@ -9,6 +9,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,11 @@ _HASH_BATCH = 1024 * 1024
 _REVOCATION_CHECK = 2.0
 _HASH_BACKLOG = 16 * 1024 * 1024
 _WATCH_INTERVAL = 0.1
+
+
+# Writes of all uploads: a FIFO queue, so a job that waits for the write before it (see
+# _write) only ever waits for one that has started.
+_WRITERS = ThreadPoolExecutor(8, thread_name_prefix="tuslog-write")
 
 
 class Stop(enum.Enum):
@@ -101,6 +107,7 @@ class BodyReceiver:
         self._written = start
         self._synced = start  # covered by the fdatasync of the last write, if it made one
         self._sync_error: OSError | None = None
+        self._last_write: Future[None] | None = None
         self._durable = start
         self._waiting_since: float | None = None
         self._cancelled = False
@@ -199,10 +206,14 @@ class BodyReceiver:
                     await self._settle(pending)
                     pending = None
                     self._checkpoint_in_background()
+            previous, pending = pending, None
+            if chunks:
+                # The last write runs beside the one still in flight and syncs once that
+                # one is done: little is left between the body's end and the answer.
+                pending = self._submit(chunks, position, sync=True, after_last=previous is not None)
+            await self._settle(previous)
             await self._settle(pending)
             pending = None
-            if chunks:  # the last write also syncs: one thread round trip less per PATCH
-                await self._settle(self._submit(chunks, position, sync=True))
             await self._hash_soon(None)
         except OSError as exc:
             if not is_disk_full(exc):
@@ -221,10 +232,17 @@ class BodyReceiver:
         return self._body_end - received <= WRITE_BUFFER
 
     def _submit(
-        self, chunks: list[bytes], position: int, *, sync: bool = False
+        self,
+        chunks: list[bytes],
+        position: int,
+        *,
+        sync: bool = False,
+        after_last: bool = False,
     ) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(None, self._write, chunks, position, sync)
+        """Write in a thread; ``after_last``: may start before the last write is done."""
+        earlier = self._last_write if after_last else None
+        self._last_write = _WRITERS.submit(self._write, chunks, position, sync, earlier)
+        return asyncio.wrap_future(self._last_write)
 
     async def _hash_soon(self, chunk: bytes | None) -> None:
         """Hand the bytes to the hash lane in ~1 MiB batches, beside the writes; ``None``
@@ -242,18 +260,29 @@ class BodyReceiver:
             self._hash_chunks, self._hash_size = [], 0
         await self._hashing.limit_backlog(_HASH_BACKLOG)
 
-    def _write(self, chunks: list[bytes], position: int, sync: bool) -> None:
+    def _write(
+        self, chunks: list[bytes], position: int, sync: bool, after: Future[None] | None
+    ) -> None:
+        """Write ``chunks`` at ``position``; with ``after`` (the write before, which may
+        still run in another thread) count and sync only once that one is done: offsets
+        count from the start, and a sync must cover every byte before the offset."""
         start = position
+        full: StorageFullError | None = None
         for chunk in chunks:
             try:
                 self._data.write_at(chunk, position)
             except StorageFullError as exc:
-                # The hash saw bytes the file did not get: its position now runs past the
-                # durable offset, so it is not kept (completion rehashes the file).
-                self._written += position - start + exc.written
-                raise
+                full = exc
+                position += exc.written
+                break
             position += len(chunk)
+        if after is not None and after.exception() is not None:
+            return  # a hole before these bytes: they do not count (the earlier write fails)
         self._written += position - start
+        if full is not None:
+            # The hash saw bytes the file did not get: its position now runs past the
+            # durable offset, so it is not kept (completion rehashes the file).
+            raise full
         if sync:
             try:
                 self._data.sync()
