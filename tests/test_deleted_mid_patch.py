@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from tests import tus
-from tests.conftest import Issued
-from tuslog.db.engine import create_engine, session_factory
+from tests.conftest import Issued, sessions
 from tuslog.db.models import Upload
 from tuslog.services import tickets
 from tuslog.settings import Settings
@@ -20,27 +19,20 @@ PIECE = 256 * 1024
 
 
 async def _delete_ticket(settings: Settings, number: str) -> None:
-    engine = create_engine(settings.database_url)
-    try:
-        async with session_factory(engine).begin() as session:
-            upload_ids = await tickets.delete(session, number, actor="test")
-        for upload_id in upload_ids:
-            FileStore(settings.storage_dir).delete(upload_id)
-    finally:
-        await engine.dispose()
+    """What ``tuslog ticket delete`` does, from outside the server."""
+    async with sessions(settings).begin() as session:
+        upload_ids = await tickets.delete(session, number, actor="test")
+    for upload_id in upload_ids:
+        FileStore(settings.storage_dir).delete(upload_id)
 
 
 async def _upload_rows(settings: Settings) -> int:
-    engine = create_engine(settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            return int(await conn.scalar(select(func.count()).select_from(Upload)) or 0)
-    finally:
-        await engine.dispose()
+    async with sessions(settings)() as session:
+        return int(await session.scalar(select(func.count()).select_from(Upload)) or 0)
 
 
 async def test_ticket_deleted_during_a_patch(
-    client: Any, settings: Settings, issued: Issued
+    client: Any, settings: Settings, issued: Issued, assertion_db: None
 ) -> None:
     data = os.urandom(32 * PIECE)
     path = await tus.create_path(client, issued.auth, len(data))

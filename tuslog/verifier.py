@@ -12,7 +12,6 @@ crash cut short.
 """
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -108,7 +107,9 @@ class Verifier:
             return
         loop = asyncio.get_running_loop()
         try:
-            sha256 = await loop.run_in_executor(self._thread, self._hash, upload_id, upload.offset)
+            sha256 = await loop.run_in_executor(
+                self._thread, self._store.sha256, upload_id, upload.offset, self._stopping
+            )
         except FileNotFoundError:
             return  # deleted by staff meanwhile
         if sha256 is None:
@@ -118,11 +119,3 @@ class Verifier:
         self._locks.discard(upload_id)
         if recorded:
             log.info("upload %s verified in the background", upload_id)
-
-    def _hash(self, upload_id: str, length: int) -> str | None:
-        digest = hashlib.sha256()
-        for block in self._store.read_blocks(upload_id, 0, length):
-            if self._stopping.is_set():
-                return None
-            digest.update(block)
-        return digest.hexdigest()

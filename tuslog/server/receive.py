@@ -281,7 +281,7 @@ class BodyReceiver:
         self._written += position - start
         if full is not None:
             # The hash saw bytes the file did not get: its position now runs past the
-            # durable offset, so it is not kept (completion rehashes the file).
+            # durable offset, so it is not kept (the file is verified at completion).
             raise full
         if sync:
             try:

@@ -157,9 +157,14 @@ class FileStore:
     def delete(self, upload_id: str) -> None:
         self.path(upload_id).unlink(missing_ok=True)
 
-    def sha256(self, upload_id: str, length: int) -> str:
+    def sha256(
+        self, upload_id: str, length: int, stop: threading.Event | None = None
+    ) -> str | None:
+        """SHA-256 of the first ``length`` bytes; None if ``stop`` is set meanwhile."""
         digest = hashlib.sha256()
         for block in self.read_blocks(upload_id, 0, length):
+            if stop is not None and stop.is_set():
+                return None
             digest.update(block)
         return digest.hexdigest()
 
