@@ -225,3 +225,24 @@ def dd(path: Path, size: int, block: int = 8 * 1024 * 1024, timeout: float = 600
     if match is None:
         raise RuntimeError(f"cannot parse dd output: {done.stderr!r}")
     return int(match.group(1)) / float(match.group(2).replace(",", "."))
+
+
+def prefault(folder: Path, size: int, block: int = 16 * 1024 * 1024) -> None:
+    """Write ``size`` bytes into a scratch file in ``folder`` (page cache or tmpfs, never
+    synced) and delete it, right before a timed run.
+
+    On a VM with free page reporting (Firecracker, virtio-balloon) guest memory that stays
+    free for about two seconds is handed back to the host, and the next touch of each page
+    faults at host speed: a first write into tmpfs then runs at a third of its usual rate,
+    and which server meets cold memory depends on how long the pause before it was. The
+    pages freed here are the ones the timed run gets next, so every run starts warm."""
+    path = folder / ".prefault"
+    zeros = bytes(block)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        written = 0
+        while written < size:
+            written += os.write(fd, zeros[: min(block, size - written)])
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
