@@ -25,6 +25,8 @@ from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 
 HALF = 300_000
+# asyncio's default thread pool (ThreadPoolExecutor's own default size)
+_DEFAULT_POOL_THREADS = min(32, (os.cpu_count() or 1) + 4)
 
 
 async def _two_processes(aiohttp_client: Any, settings: Settings) -> tuple[TestClient, TestClient]:
@@ -189,23 +191,25 @@ async def test_verifications_do_not_hold_up_requests(
     first = await aiohttp_client(create_app(settings))
     stuck = _StuckReadStore(settings.storage_dir)
     second = await aiohttp_client(create_app(settings, store=stuck))
-    paths = []
-    for _ in range(7):  # more than the default thread pool has threads (6 on 2 CPUs)
-        path = await tus.create_path(first, issued.auth, 2, Upload_Concat="partial")
-        assert (await tus.patch(first, path, issued.auth, 0, b"a")).status == 204
-        last = await tus.patch(second, path, issued.auth, 1, b"b")
-        assert last.headers["Tuslog-Upload-State"] == "verifying"
-        paths.append(path)
-    await asyncio.sleep(0.5)  # the verifications have started and are stuck reading
+    paths: list[str] = []
 
-    async def other_requests() -> None:
+    async def verifications_then_other_requests() -> None:
+        for _ in range(_DEFAULT_POOL_THREADS + 1):  # one more than the default thread pool
+            path = await tus.create_path(first, issued.auth, 2, Upload_Concat="partial")
+            assert (await tus.patch(first, path, issued.auth, 0, b"a")).status == 204
+            last = await tus.patch(second, path, issued.auth, 1, b"b")
+            assert last.headers["Tuslog-Upload-State"] == "verifying"
+            paths.append(path)
+        await asyncio.sleep(0.5)  # the verifications have started and are stuck reading
         other = await tus.create_path(second, issued.auth, 10, Upload_Concat="partial")
         assert (await tus.patch(second, other, issued.auth, 0, b"0123456789")).status == 204
         head = await second.head(paths[-1], headers=issued.auth)
         assert head.headers["Tuslog-Upload-State"] == "verifying"
 
     try:
-        await asyncio.wait_for(other_requests(), 5)  # not stuck behind the verifications
+        # Neither the uploads that start the verifications nor the requests after them may
+        # wait for a stuck verification (which would wait 30 s).
+        await asyncio.wait_for(verifications_then_other_requests(), 10)
     finally:
         stuck.moving.set()
     await second.app[VERIFIER].wait()
