@@ -4,10 +4,12 @@ creation-with-upload, and a corrupt upload that must not block a clean retry."""
 import asyncio
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 from tests import tus
-from tests.conftest import Issued, issue_token
+from tests.conftest import Issued, issue_token, make_settings
+from tuslog.server.app import create_app
 from tuslog.settings import Settings
 
 
@@ -102,3 +104,44 @@ async def test_partial_uploads_per_token_are_capped(client: Any, settings: Setti
         for _ in range(MAX_OPEN_PARTIALS + 1)
     ]
     assert statuses == [201] * MAX_OPEN_PARTIALS + [400]
+
+
+async def _chunks(*parts: bytes) -> Any:
+    for part in parts:
+        yield part
+
+
+async def test_finished_upload_takes_an_empty_chunked_patch(client: Any, issued: Issued) -> None:
+    """A client that streams its PATCHes (Transfer-Encoding: chunked) and replays the last
+    one after a lost answer sends an empty chunked body: that is no "too large"."""
+    data = os.urandom(5_000)
+    path = await tus.create_path(client, issued.auth, len(data))
+    assert (await tus.patch(client, path, issued.auth, 0, data)).status == 204
+    headers = {**issued.auth, "Upload-Offset": str(len(data)), "Content-Type": tus.OCTET}
+    empty = await client.patch(path, headers=headers, data=_chunks())
+    assert (empty.status, empty.headers["Upload-Offset"]) == (204, str(len(data)))
+    more = await client.patch(path, headers=headers, data=_chunks(b"x"))
+    assert more.status == 413, await more.text()
+    assert more.headers["Upload-Offset"] == str(len(data))
+
+
+async def test_stalled_chunked_patch_on_a_finished_upload_is_cut(
+    aiohttp_client: Any, database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, read_timeout=1)
+    client = await aiohttp_client(create_app(settings))
+    issued = await issue_token(settings)
+    path = await tus.create_path(client, issued.auth, 10)
+    assert (await tus.patch(client, path, issued.auth, 0, b"0123456789")).status == 204
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in issued.auth.items())
+    writer.write(
+        f"PATCH {path} HTTP/1.1\r\nHost: x\r\n{head}Upload-Offset: 10\r\n"
+        f"Content-Type: {tus.OCTET}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    )  # ... and then nothing
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+        assert status_line.split()[1] == b"408", status_line
+        assert await asyncio.wait_for(reader.read(), 5)  # the rest, until the server hangs up
+    finally:
+        writer.close()

@@ -54,6 +54,8 @@ def error_response(error: errors.TuslogError) -> web.Response:
     response.headers.update(error.headers)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
+    if response.headers.get("Connection", "").lower() == "close":
+        response.force_close()  # the header alone does not stop aiohttp keeping it open
     return response
 
 

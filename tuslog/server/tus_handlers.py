@@ -127,7 +127,7 @@ async def patch(request: web.Request) -> web.Response:
         raise errors.FINAL_NOT_PATCHABLE()
     if upload.state.finished:  # never written again: answered from the row, no lock taken
         _check_offset(upload, offset)
-        if request.content_length != 0:
+        if not await _empty_body(request):
             raise errors.TOO_LARGE(
                 "This upload is complete and takes no more bytes.",
                 headers={"Upload-Offset": str(upload.offset)},
@@ -140,6 +140,22 @@ async def patch(request: web.Request) -> web.Response:
             upload = await tus_receive.declare_length(request, upload, token, new_length)
         upload = await tus_receive.receive(request, upload, token, held, checksum)
     return web.Response(status=204, headers=upload_headers(upload, ticket))
+
+
+async def _empty_body(request: web.Request) -> bool:
+    """Whether the body is empty; a chunked one (no Content-Length) is looked into, at
+    most one byte of it, and no longer than READ_TIMEOUT."""
+    if request.content_length is not None:
+        return request.content_length == 0
+    idle = request.config_dict[SETTINGS].read_timeout.total_seconds()
+    try:
+        return not await asyncio.wait_for(request.content.read(1), idle)
+    except TimeoutError:
+        # aiohttp would otherwise linger, reading the body, before it hangs up.
+        request.content.set_exception(TimeoutError("idle"))
+        raise errors.READ_TIMEOUT(headers={"Connection": "close"}) from None
+    except Exception:  # OSError, aiohttp payload errors: a cut or malformed body
+        raise errors.BAD_REQUEST("The request body ended early.") from None
 
 
 def _check_offset(upload: Upload, offset: int) -> None:
