@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
-from tuslog.keys import DIGESTS, ENGINE, LOCKS, QUICK, SESSIONS, SETTINGS, STORE, VERIFIER
+from tuslog.keys import DIGESTS, LOCKS, QUICK, SESSIONS, SETTINGS, STORE, VERIFIER
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
@@ -188,8 +188,8 @@ async def receive(
 
 
 async def _token_still_allowed(request: web.Request, token_id: int) -> bool:
-    async with request.config_dict[ENGINE].connect() as conn:
-        return not await tokens.is_revoked(conn, token_id)
+    quick = request.config_dict[QUICK]
+    return not await quick.run(lambda conn: tokens.is_revoked(conn, token_id))
 
 
 def _stop_error(stop: Stop, headers: dict[str, str]) -> errors.TuslogError:

@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog import errors
 from tuslog.db.models import Ticket, TicketStatus, UploadToken, utcnow
@@ -135,10 +135,9 @@ async def consume_attempt(
         raise errors.TOKEN_INVALID()
 
 
-async def is_revoked(session: AsyncSession | AsyncConnection, token_id: int) -> bool:
-    revoked_at = await session.scalar(
-        select(UploadToken.revoked_at).where(UploadToken.id == token_id)
-    )
+def is_revoked(conn: Connection, token_id: int) -> bool:
+    """Run through tuslog.db.quick (a streaming PATCH asks every few seconds)."""
+    revoked_at = conn.scalar(select(UploadToken.revoked_at).where(UploadToken.id == token_id))
     return revoked_at is not None
 
 
