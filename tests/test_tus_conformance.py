@@ -1635,6 +1635,20 @@ async def test_auth_failures_are_rate_limited(
     assert await db_uploads(settings) == {}
 
 
+async def test_workers_share_the_auth_failure_limit(
+    aiohttp_client: Any, database_url: str, tmp_path: Path
+) -> None:
+    """Each worker counts failures on its own: with two, each allows half the limit, so
+    a guesser whose connections reach both still gets no more than the limit."""
+    settings = make_settings(database_url, tmp_path, auth_failure_limit=4, workers=2)
+    workers = [await aiohttp_client(create_app(settings)) for _ in range(2)]
+    bad = {"Tus-Resumable": "1.0.0", "Authorization": "Bearer tlu_aaaaaaaa_bad"}
+    for attempt in range(4):
+        assert (await tus.create(workers[attempt % 2], bad, 10)).status == 401
+    for worker in workers:
+        assert (await tus.create(worker, bad, 10)).status == 429
+
+
 # === admission: free space (issue 2 §5) =======================================================
 async def test_no_space_is_507_and_nothing_stored(
     aiohttp_client: Any, database_url: str, tmp_path: Path

@@ -75,7 +75,11 @@ class Settings(BaseSettings):
         2.0, gt=0, description="How long a new request waits for a stale PATCH to let go"
     )
     auth_failure_limit: int = Field(
-        20, ge=1, description="Failed token attempts per client IP and window before 429"
+        20,
+        ge=1,
+        description=(
+            "Failed token attempts per client IP and window before 429, all workers together"
+        ),
     )
     auth_failure_window: Duration = Field(
         parse_duration(300), description="Window of the failed-token rate limit"

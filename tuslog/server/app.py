@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 _CLIENT_MAX_SIZE = 1024 * 1024
 
 
+def _limit_share(settings: Settings) -> int:
+    """This worker's share of the failed-token limit: the workers count failures each on
+    their own, so together they allow what the setting says (rounded up per worker)."""
+    return -(-settings.auth_failure_limit // settings.workers)
+
+
 def create_app(settings: Settings, store: FileStore | None = None) -> web.Application:
     app = web.Application(middlewares=[client_ip_middleware], client_max_size=_CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
@@ -43,7 +49,7 @@ def create_app(settings: Settings, store: FileStore | None = None) -> web.Applic
     app[LOCKS] = UploadLocks(app[STORE].lock_dir, settings.lock_release_timeout)
     app[DIGESTS] = RunningDigests()
     app[LIMITER] = FailureLimiter(
-        settings.auth_failure_limit, settings.auth_failure_window.total_seconds()
+        _limit_share(settings), settings.auth_failure_window.total_seconds()
     )
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_verifier)

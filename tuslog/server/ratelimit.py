@@ -1,4 +1,5 @@
-"""Failed-token rate limit per client IP (per process; see README for the caveat)."""
+"""Failed-token rate limit per client IP, counted in each worker process (which gets its
+share of the limit: tuslog.server.app)."""
 
 import time
 from collections import deque
