@@ -222,15 +222,7 @@ async def _raw_stalled_patch(
     status and headers the server sends, and whether it then closed the connection."""
     reader, writer = await asyncio.open_connection(client.host, client.port)
     try:
-        head = "".join(f"{k}: {v}\r\n" for k, v in auth.items())
-        writer.write(
-            (
-                f"PATCH {path} HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n{head}"
-                f"Upload-Offset: 0\r\nContent-Type: {tus.OCTET}\r\n"
-                f"Content-Length: {total}\r\n\r\n"
-            ).encode()
-            + first
-        )
+        writer.write(tus.raw_patch_head(path, auth, 0, Content_Length=total) + first)
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 15)
         headers: dict[str, str] = {}

@@ -18,10 +18,8 @@ async def test_all_bytes_then_cut_connection_completes(client: Any, issued: Issu
     meta = tus.metadata(sha256=hashlib.sha256(data).hexdigest())
     path = await tus.create_path(client, issued.auth, len(data), Upload_Metadata=meta)
     _reader, writer = await asyncio.open_connection(client.host, client.port)
-    head = "".join(f"{k}: {v}\r\n" for k, v in issued.auth.items())
     writer.write(
-        f"PATCH {path} HTTP/1.1\r\nHost: x\r\n{head}Upload-Offset: 0\r\n"
-        f"Content-Type: {tus.OCTET}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        tus.raw_patch_head(path, issued.auth, 0, Transfer_Encoding="chunked")
         + f"{len(data):x}\r\n".encode()
         + data
         + b"\r\n"  # ... and never the final 0-length chunk: the link dies
@@ -134,11 +132,8 @@ async def test_stalled_chunked_patch_on_a_finished_upload_is_cut(
     path = await tus.create_path(client, issued.auth, 10)
     assert (await tus.patch(client, path, issued.auth, 0, b"0123456789")).status == 204
     reader, writer = await asyncio.open_connection(client.host, client.port)
-    head = "".join(f"{k}: {v}\r\n" for k, v in issued.auth.items())
-    writer.write(
-        f"PATCH {path} HTTP/1.1\r\nHost: x\r\n{head}Upload-Offset: 10\r\n"
-        f"Content-Type: {tus.OCTET}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
-    )  # ... and then nothing
+    writer.write(tus.raw_patch_head(path, issued.auth, 10, Transfer_Encoding="chunked"))
+    # ... and then nothing
     try:
         status_line = await asyncio.wait_for(reader.readline(), 5)
         assert status_line.split()[1] == b"408", status_line

@@ -49,6 +49,15 @@ async def patch(
     return await client.patch(path, data=body, headers=sent)
 
 
+def raw_patch_head(path: str, auth: dict[str, str], offset: int, **headers: Any) -> bytes:
+    """The head of a PATCH written by hand on a socket (cut connections, stalls, chunked
+    bodies that never end): what the aiohttp client will not send."""
+    sent = {"Host": "x", **auth, "Upload-Offset": str(offset), "Content-Type": OCTET}
+    sent.update({k.replace("_", "-"): str(v) for k, v in headers.items()})
+    lines = "".join(f"{name}: {value}\r\n" for name, value in sent.items())
+    return f"PATCH {path} HTTP/1.1\r\n{lines}\r\n".encode()
+
+
 async def settled_head(
     client: TestClient, path: str, auth: dict[str, str], timeout: float = 30.0
 ) -> Any:
