@@ -6,6 +6,14 @@ MiB_IN_KIB = 1024
 RSS_ALLOWANCE_KIB = 32 * MiB_IN_KIB
 
 
+def size_label(size: int) -> str:
+    """``8 MiB``, ``64 KiB``: whole units, so small PATCHes are not shown as 0 MiB."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} B"
+
+
 def _rate(target: dict[str, Any], key: str) -> float | None:
     entry = target.get(key)
     return None if entry is None else float(entry["mb_per_s"])
@@ -26,7 +34,10 @@ def _ratio_check(
     }
 
 
-def checks(targets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def checks(targets: dict[str, dict[str, Any]], patch_size: int) -> list[dict[str, Any]]:
+    """The issue's targets; the PATCH one is set for 8 MiB PATCHes and is labelled with
+    the size actually sent."""
+    patch = size_label(patch_size)
     found = []
     if "disk" in targets:
         disk = targets["disk"]
@@ -55,12 +66,12 @@ def checks(targets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for where, target in targets.items():
         found.append(
             _ratio_check(
-                "8 MiB PATCHes ≥ 0.8 x one PATCH",
+                f"{patch} PATCHes ≥ 0.8 x one PATCH",
                 where,
                 _rate(target, "tuslog_patches"),
                 _rate(target, "tuslog_one"),
                 0.8,
-                "tuslog 8 MiB PATCHes vs 1 PATCH",
+                f"tuslog {patch} PATCHes vs 1 PATCH",
             )
         )
     for where, target in targets.items():
@@ -97,11 +108,10 @@ def render(results: dict[str, Any]) -> str:
     cfg = results["config"]
     targets = results["targets"]
     names = list(targets)
-    mib = 1024 * 1024
-    size = f"{cfg['size'] // mib} MiB"
-    conc = f"{cfg['concurrency']} x {cfg['concurrent_size'] // mib} MiB"
-    big = f"{cfg['rss_size'] // mib} MiB"
-    patch = f"{cfg['patch_size'] // mib} MiB"
+    size = size_label(cfg["size"])
+    conc = f"{cfg['concurrency']} x {size_label(cfg['concurrent_size'])}"
+    big = size_label(cfg["rss_size"])
+    patch = size_label(cfg["patch_size"])
 
     def field(key: str, name: str = "mb_per_s") -> list[str]:
         cells = []

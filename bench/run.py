@@ -329,7 +329,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     for name in args.targets:
         results["targets"][name] = await bench_target(name, roots[name], cfg, payload)
-    results["checks"] = checks(results["targets"])
+    results["checks"] = checks(results["targets"], cfg.patch_size)
     return results
 
 
