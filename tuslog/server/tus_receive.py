@@ -17,8 +17,6 @@ from tuslog.services import audit, tokens, uploads
 from tuslog.storage.filestore import is_disk_full
 from tuslog.storage.locks import HeldLock
 
-EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
 
 async def _reload(request: web.Request, upload_id: str) -> tuple[Upload, str]:
     async with request.config_dict[SESSIONS]() as session:
