@@ -39,7 +39,9 @@ class QuickTransactions:
 
     async def run(self, work: Callable[[Connection], T], *, writes: bool = False) -> T:
         """``work(connection)`` in one transaction, committed if it returns. ``writes``:
-        it changes rows (and may wait for SQLite's write lock)."""
+        it changes rows (and may wait for SQLite's write lock). On SQLite such a commit
+        is not synced to disk: only offset records, which a power cut may roll back
+        safely, belong here; everything else commits through the sessions."""
         executor = self._writers if writes else self._readers
         if self._sync is None or executor is None:
             async with self._engine.begin() as conn:
