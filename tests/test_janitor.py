@@ -127,3 +127,34 @@ async def test_only_one_janitor_holds_the_lease(database_url: str, tmp_path: Pat
         assert not await holder.take_lease()
     finally:
         await engine.dispose()
+
+
+async def test_sweep_expires_partials_that_no_final_claimed(
+    aiohttp_client: Any, database_url: str, tmp_path: Path
+) -> None:
+    """A finished partial is no archive: left alone past the expiry it goes, like an
+    unfinished upload; a final made in time keeps its bytes for good."""
+    settings = make_settings(database_url, tmp_path, upload_expiry=EXPIRY)
+    client: TestClient = await aiohttp_client(create_app(settings))
+    auth = (await issue_token(settings, uploads=2)).auth
+    paths = []
+    for data in (b"left ", b"joined"):
+        path = await tus.create_path(client, auth, len(data), Upload_Concat="partial")
+        assert (await tus.patch(client, path, auth, 0, data)).status == 204
+        paths.append(path)
+    left, joined = paths
+    head = await client.head(left, headers=auth)
+    assert head.headers["Tuslog-Upload-State"] == "complete"
+    assert "Upload-Expires" in head.headers  # the client is told how long it has
+    final = await tus.create(client, auth, None, Upload_Concat=f"final;{joined}")
+    assert final.status == 201, await final.text()
+    final_id = final.headers["Location"].rsplit("/", 1)[1]
+
+    await asyncio.sleep(EXPIRY + 0.3)
+    assert await _janitor(client).sweep() == 1
+    left_id = left.rsplit("/", 1)[1]
+    assert await _state(client, left_id) is UploadState.EXPIRED
+    assert not _data_path(settings, left_id).exists()
+    assert (await client.head(left, headers=auth)).status == 410
+    assert await _state(client, final_id) is UploadState.COMPLETE
+    assert _data_path(settings, final_id).read_bytes() == b"joined"

@@ -67,6 +67,9 @@ BAD_CONTENT_TYPE = _define(
     "bad_content_type", 415, "PATCH needs Content-Type: application/offset+octet-stream."
 )
 METHOD_NOT_ALLOWED = _define("method_not_allowed", 405, "This method is not allowed here.")
+EXPECTATION_FAILED = _define(
+    "expectation_failed", 417, "Only 'Expect: 100-continue' is understood; drop the header."
+)
 CHECKSUM_ALGORITHM = _define(
     "checksum_algorithm_unsupported",
     400,

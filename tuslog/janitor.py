@@ -1,6 +1,6 @@
-"""The janitor: expires unfinished uploads after inactivity, removes their bytes, keeps
-tombstones, and restarts interrupted verifications. Exactly one is active per deployment,
-by a lease row in the database."""
+"""The janitor: expires unfinished uploads (and partial uploads no final claimed) after
+inactivity, removes their bytes, keeps tombstones, and restarts interrupted
+verifications. Exactly one is active per deployment, by a lease row in the database."""
 
 import asyncio
 import logging
@@ -83,9 +83,7 @@ class Janitor:
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Upload)
-                .where(Upload.id == upload_id)
-                .where(Upload.state == UploadState.RECEIVING)
-                .where(Upload.expires_at < utcnow())
+                .where(Upload.id == upload_id, uploads.expirable(utcnow()))
                 .values(state=UploadState.EXPIRED, updated_at=utcnow())
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -157,13 +157,13 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     client learns it before it sends gigabytes (curl asks this for every large PATCH)."""
     if request.version != HttpVersion11:
         return None
-    expect = request.headers.get("Expect", "")
-    if expect.lower() != "100-continue":
-        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect[:40]}")
     try:
-        if request.headers.get("Tus-Resumable") != TUS_VERSION:
-            raise errors.UNSUPPORTED_VERSION()
-        await tus_handlers.authorize(request)
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            raise errors.EXPECTATION_FAILED()
+        if effective_method(request) != "OPTIONS":  # OPTIONS needs neither (never a 412)
+            if request.headers.get("Tus-Resumable") != TUS_VERSION:
+                raise errors.UNSUPPORTED_VERSION()
+            await tus_handlers.authorize(request)
     except errors.TuslogError as exc:
         response = error_response(exc)
         response.headers["Tus-Resumable"] = TUS_VERSION

@@ -38,7 +38,8 @@ def upload_headers(upload: Upload, ticket: str, *, full: bool = False) -> dict[s
         headers["Upload-Length"] = str(upload.length)
     else:
         headers["Upload-Defer-Length"] = "1"
-    if upload.state is UploadState.RECEIVING and upload.expires_at is not None:
+    expires = upload.state is UploadState.RECEIVING or upload.is_partial
+    if expires and upload.expires_at is not None:
         headers["Upload-Expires"] = format_datetime(upload.expires_at, usegmt=True)
     if upload.sha256:
         headers["Tuslog-Sha256"] = upload.sha256
@@ -127,6 +128,11 @@ async def patch(request: web.Request) -> web.Response:
         raise errors.FINAL_NOT_PATCHABLE()
     if upload.state.finished:  # never written again: answered from the row, no lock taken
         _check_offset(upload, offset)
+        if new_length is not None and new_length != upload.length:
+            raise errors.BAD_REQUEST(
+                f"Upload-Length is already set ({upload.length}) and cannot change.",
+                headers={"Upload-Offset": str(upload.offset)},
+            )
         if not await _empty_body(request):
             raise errors.TOO_LARGE(
                 "This upload is complete and takes no more bytes.",
@@ -247,7 +253,12 @@ async def create(request: web.Request) -> web.Response:
         client_ip=client_ip(request),
     )
     token = await authorize(request)
-    upload, ticket = await tus_receive.create_upload(request, token, new, concat)
+    try:
+        upload, ticket = await tus_receive.create_upload(request, token, new, concat)
+    except errors.TuslogError as exc:
+        if exc.code == errors.TOKEN_INVALID.code:  # exhausted, expired or revoked meanwhile
+            request.config_dict[LIMITER].fail(client_ip(request))
+        raise
     if body and upload.state is UploadState.RECEIVING and upload.id == new.upload_id:
         upload = await _receive_during_creation(request, upload, token, checksum)
     headers = upload_headers(upload, ticket)

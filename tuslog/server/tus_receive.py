@@ -10,10 +10,11 @@ from aiohttp import web
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
 from tuslog.keys import DIGESTS, LOCKS, QUICK, SESSIONS, SETTINGS, STORE, VERIFIER
+from tuslog.server import tus_concat
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
 from tuslog.server.tus_headers import Checksum, Concat
-from tuslog.services import audit, tokens, uploads
+from tuslog.services import tokens, uploads
 from tuslog.storage.filestore import is_disk_full
 from tuslog.storage.locks import HeldLock
 
@@ -94,8 +95,12 @@ async def declare_length(
         raise errors.BAD_REQUEST("Upload-Length is already set and cannot change.")
     if length < upload.offset:
         raise errors.BAD_REQUEST(f"Upload-Length {length} is below the offset {upload.offset}.")
-    if length > request.config_dict[SETTINGS].max_upload_size:
-        raise errors.TOO_LARGE()
+    max_size = request.config_dict[SETTINGS].max_upload_size
+    if length > max_size:
+        raise errors.TOO_LARGE(
+            f"Upload-Length {length} is larger than the server accepts ({max_size} bytes).",
+            headers={"Upload-Offset": str(upload.offset)},
+        )
     store = request.config_dict[STORE]
     async with request.config_dict[SESSIONS].begin() as session:
         await uploads.serialise_admission(session)
@@ -181,7 +186,12 @@ async def receive(
     if upload.state is UploadState.RECEIVING and upload.offset == upload.length:
         return await complete(request, upload, token)  # every byte is here, however it ended
     if received.stop is not None:
-        raise _stop_error(received.stop, offset_header)
+        error = _stop_error(received.stop, offset_header)
+        if received.checksum_ok is False:  # the chunk was cut short, so it was not kept
+            error.message = error.message.replace(
+                "what arrived was kept", "the chunk was discarded (Upload-Checksum)"
+            )
+        raise error
     return upload
 
 
@@ -220,7 +230,9 @@ async def complete(request: web.Request, upload: Upload, token: UploadToken) -> 
         async with request.config_dict[SESSIONS].begin() as session:
             await uploads.mark_received(session, upload.id)
         request.config_dict[VERIFIER].start(upload.id)
-        upload.state, upload.sha256, upload.expires_at = UploadState.COMPLETE, None, None
+        upload.state, upload.sha256 = UploadState.COMPLETE, None
+        if not upload.is_partial:
+            upload.expires_at = None
         return upload
     sha256 = await running.hexdigest()
     async with request.config_dict[SESSIONS].begin() as session:
@@ -234,7 +246,8 @@ async def complete(request: web.Request, upload: Upload, token: UploadToken) -> 
 def _finished(upload: Upload, state: UploadState, sha256: str) -> Upload:
     upload.state = state
     upload.sha256 = sha256
-    upload.expires_at = None
+    if not upload.is_partial:  # a partial still expires unless a final claims it
+        upload.expires_at = None
     return upload
 
 
@@ -242,51 +255,41 @@ async def create_upload(
     request: web.Request, token: UploadToken, new: uploads.NewUpload, concat: Concat | None
 ) -> tuple[Upload, str]:
     """Admission, the atomic use of a token attempt, the record and the empty data file."""
-    settings = request.config_dict[SETTINGS]
-    store = request.config_dict[STORE]
-    partials: list[Upload] = []
     if concat is not None and not concat.partial:
-        partials = await _finished_partials(request, token, concat)
-        new = dataclasses.replace(
-            new,
-            length=sum(p.length or 0 for p in partials),
-            concat="final;" + " ".join(f"/files/{p.id}" for p in partials),
-        )
-    elif concat is not None:
+        return await tus_concat.create_final(request, token, new, concat)
+    if concat is not None:
         new = dataclasses.replace(new, concat="partial")
     existing = await _same_upload(request, token, new)
     if existing is not None:
-        return existing
+        return existing  # a lost 201 asked again: no attempt needed, even the last one
+    if not tokens.usable_for_new_upload(token, utcnow()):
+        raise errors.TOKEN_INVALID()  # before any disk work; consume_attempt decides races
+    settings = request.config_dict[SETTINGS]
+    store = request.config_dict[STORE]
     await asyncio.to_thread(store.create, new.upload_id)
     try:
         async with request.config_dict[SESSIONS].begin() as session:
-            if concat is not None and concat.partial:
-                if not tokens.usable_for_new_upload(token, utcnow()):
-                    raise errors.TOKEN_INVALID()
-                await uploads.check_open_partials(session, token.id)
+            if concat is not None:
+                await uploads.check_open_partials(
+                    session, token, new.length or 0, settings.max_upload_size
+                )
             else:
                 await tokens.consume_attempt(session, token, new.client_ip)
-            if partials:
-                # Claimed in this transaction: two finals can never use the same partials.
-                await uploads.claim_partials(session, token.id, [p.id for p in partials])
             await uploads.serialise_admission(session)
             if new.length:
-                if not partials:
-                    await uploads.check_quota(session, token, new.length)
+                await uploads.check_quota(session, token, new.length)
                 free = await asyncio.to_thread(store.free_space)
                 await uploads.check_space(
                     session, new.length, uploads.Admission(free, settings.min_free_space)
                 )
-            upload = uploads.insert(session, token, new, settings.upload_expiry)
+            uploads.insert(session, token, new, settings.upload_expiry)
             found = await uploads.load(session, new.upload_id)
     except BaseException:
         await asyncio.to_thread(store.delete, new.upload_id)
         raise
     assert found is not None
     upload, ticket = found
-    if partials:
-        upload = await _concatenate(request, upload, token, partials)
-    elif new.length == 0:
+    if new.length == 0:
         upload = await complete(request, upload, token)
     return upload, ticket
 
@@ -303,43 +306,3 @@ async def _same_upload(
     if upload.state is UploadState.RECEIVING and upload.expires_at and upload.expires_at < utcnow():
         return None
     return found
-
-
-async def _finished_partials(
-    request: web.Request, token: UploadToken, concat: Concat
-) -> list[Upload]:
-    partials = []
-    async with request.config_dict[SESSIONS]() as session:
-        for upload_id in concat.upload_ids:
-            found = await uploads.load(session, upload_id)
-            upload = found[0] if found else None
-            if (
-                upload is None
-                or upload.token_id != token.id
-                or not upload.is_partial
-                or not upload.state.finished
-            ):
-                raise errors.CONCAT_INVALID(
-                    f"Upload {upload_id} is not a finished partial upload of this token."
-                )
-            partials.append(upload)
-    return partials
-
-
-async def _concatenate(
-    request: web.Request, upload: Upload, token: UploadToken, partials: list[Upload]
-) -> Upload:
-    store = request.config_dict[STORE]
-    sources = [(p.id, p.length or 0) for p in partials]
-    sha256 = await asyncio.to_thread(store.concatenate, upload.id, sources)
-    actor = f"token:{token.prefix}"
-    async with request.config_dict[SESSIONS].begin() as session:
-        expiry = request.config_dict[SETTINGS].upload_expiry
-        conn = await session.connection()
-        await conn.run_sync(uploads.record_offset, upload.id, upload.length or 0, expiry)
-        upload.offset = upload.length or 0
-        state = await uploads.mark_complete(session, upload, sha256, actor, client_ip(request))
-        audit.record(session, actor, "upload.concatenated", upload.id, parts=len(partials))
-    for partial in partials:
-        await asyncio.to_thread(store.delete, partial.id)
-    return _finished(upload, state, sha256)

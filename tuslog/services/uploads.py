@@ -3,7 +3,18 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -125,6 +136,7 @@ async def find_same(session: AsyncSession, token_id: int, new: NewUpload) -> str
             Upload.token_id == token_id,
             Upload.declared_sha256 == new.declared_sha256,
             Upload.length == new.length,
+            Upload.concat.is_(None),  # never hand a partial back for a whole file
             Upload.state.in_([UploadState.RECEIVING, UploadState.VERIFIED]),
         )
         .order_by(Upload.created_at.desc())
@@ -136,20 +148,33 @@ async def find_same(session: AsyncSession, token_id: int, new: NewUpload) -> str
 MAX_OPEN_PARTIALS = 32
 
 
-async def check_open_partials(session: AsyncSession, token_id: int) -> None:
-    """Partial uploads use no attempt, so their number is capped instead."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Upload)
-        .where(
-            Upload.token_id == token_id,
-            Upload.concat == "partial",
-            Upload.state.not_in([UploadState.EXPIRED, UploadState.TERMINATED]),
+async def check_open_partials(
+    session: AsyncSession, token: UploadToken, length: int, max_upload_size: int
+) -> None:
+    """Partial uploads use no attempt (the final does), so they are bounded instead: in
+    number, and in bytes by what the finals the token can still make may hold. Without the
+    byte bound one single-use token could reserve many times the largest upload and turn
+    other customers away with 507."""
+    count, total = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(func.coalesce(Upload.length, 0)), 0))
+            .select_from(Upload)
+            .where(
+                Upload.token_id == token.id,
+                Upload.concat == "partial",
+                Upload.state.not_in([UploadState.EXPIRED, UploadState.TERMINATED]),
+            )
         )
-    )
+    ).one()
     if (count or 0) >= MAX_OPEN_PARTIALS:
         raise errors.CONCAT_INVALID(
             f"This token already has {MAX_OPEN_PARTIALS} partial uploads; concatenate them first."
+        )
+    allowed = max_upload_size * max(token.max_uses - token.uses, 0)
+    if int(total or 0) + length > allowed:
+        raise errors.TOO_LARGE(
+            f"This token's partial uploads may add up to {allowed} bytes "
+            f"({int(total or 0)} are already taken); concatenate them first."
         )
 
 
@@ -166,6 +191,7 @@ async def claim_partials(session: AsyncSession, token_id: int, upload_ids: list[
         .values(state=UploadState.TERMINATED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    # A partial may be named more than once in one final (tus allows reuse).
     if result.rowcount != len(set(upload_ids)):  # type: ignore[attr-defined]
         raise errors.CONCAT_INVALID("These partial uploads are already used or not finished.")
 
@@ -247,6 +273,10 @@ async def set_length(session: AsyncSession, upload_id: str, length: int) -> None
     await session.execute(update(Upload).where(Upload.id == upload_id).values(length=length))
 
 
+# A finished upload never expires, except a partial one that waits for its final.
+_EXPIRY_WHEN_FINISHED = case((Upload.concat == "partial", Upload.expires_at), else_=None)
+
+
 def verification_state(declared: str | None, computed: str) -> UploadState:
     if declared is None:
         return UploadState.COMPLETE
@@ -261,7 +291,13 @@ async def mark_complete(
     result = await session.execute(
         update(Upload)
         .where(Upload.id == upload.id, Upload.state == UploadState.RECEIVING)
-        .values(state=state, sha256=sha256, completed_at=now, updated_at=now, expires_at=None)
+        .values(
+            state=state,
+            sha256=sha256,
+            completed_at=now,
+            updated_at=now,
+            expires_at=_EXPIRY_WHEN_FINISHED,
+        )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.UPLOAD_GONE("This upload was deleted or ended while it was being written.")
@@ -288,7 +324,12 @@ async def mark_received(session: AsyncSession, upload_id: str) -> None:
     result = await session.execute(
         update(Upload)
         .where(Upload.id == upload_id, Upload.state == UploadState.RECEIVING)
-        .values(state=UploadState.COMPLETE, completed_at=now, updated_at=now, expires_at=None)
+        .values(
+            state=UploadState.COMPLETE,
+            completed_at=now,
+            updated_at=now,
+            expires_at=_EXPIRY_WHEN_FINISHED,
+        )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.UPLOAD_GONE("This upload was deleted or ended while it was being written.")
@@ -334,14 +375,20 @@ async def mark_gone(
     audit.record(session, actor, f"upload.{state.value}", upload_id, client_ip)
 
 
-async def due_for_expiry(session: AsyncSession, now: datetime, limit: int = 500) -> list[str]:
-    return list(
-        await session.scalars(
-            select(Upload.id)
-            .where(Upload.state == UploadState.RECEIVING, Upload.expires_at < now)
-            .limit(limit)
-        )
+def expirable(now: datetime) -> ColumnElement[bool]:
+    """Due for the janitor: an unfinished upload, or a finished partial upload that no
+    final claimed, inactive past its ``expires_at`` (a partial alone is no archive)."""
+    finished_partial = and_(
+        Upload.concat == "partial",
+        Upload.state.in_([UploadState.COMPLETE, UploadState.VERIFIED, UploadState.CORRUPT]),
     )
+    return and_(
+        or_(Upload.state == UploadState.RECEIVING, finished_partial), Upload.expires_at < now
+    )
+
+
+async def due_for_expiry(session: AsyncSession, now: datetime, limit: int = 500) -> list[str]:
+    return list(await session.scalars(select(Upload.id).where(expirable(now)).limit(limit)))
 
 
 async def list_for(session: AsyncSession, number: str | None) -> list[tuple[Upload, str]]:

@@ -49,6 +49,14 @@ class StorageFullError(OSError):
         self.written = written
 
 
+class DataMissingError(OSError):
+    """An upload's data file is missing or shorter than its recorded length."""
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(errno.EIO, f"upload {upload_id} is missing or shorter than recorded")
+        self.upload_id = upload_id
+
+
 class DataFile:
     """One open upload data file: positioned writes, durable sync, truncation.
 
@@ -175,7 +183,7 @@ class FileStore:
             while remaining > 0:
                 block = handle.read(min(_COPY_BLOCK, remaining))
                 if not block:
-                    raise OSError(errno.EIO, f"upload {upload_id} is shorter than recorded")
+                    raise DataMissingError(upload_id)
                 remaining -= len(block)
                 yield block
 
@@ -186,10 +194,13 @@ class FileStore:
         try:
             position = 0
             for source_id, length in sources:
-                for block in self.read_blocks(source_id, 0, length):
-                    data.write_at(block, position)
-                    digest.update(block)
-                    position += len(block)
+                try:
+                    for block in self.read_blocks(source_id, 0, length):
+                        data.write_at(block, position)
+                        digest.update(block)
+                        position += len(block)
+                except FileNotFoundError as exc:
+                    raise DataMissingError(source_id) from exc
             data.sync()
         finally:
             data.close()
