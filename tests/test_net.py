@@ -103,3 +103,13 @@ async def test_audit_ignores_forwarded_for_from_untrusted_peer(
     aiohttp_client, database_url, tmp_path
 ) -> None:
     assert await _audited_ip(aiohttp_client, database_url, tmp_path) == "127.0.0.1"
+
+
+async def test_a_strange_host_header_is_not_echoed(aiohttp_client, database_url, tmp_path) -> None:
+    settings = make_settings(database_url, tmp_path)
+    client = await aiohttp_client(create_app(settings))
+    issued = await issue_token(settings)
+    response = await tus.create(client, issued.auth, 10, Host='a"b<script>')
+    assert response.status == 201
+    location = str(response.headers["Location"])
+    assert location.startswith(f"http://127.0.0.1:{client.port}/files/"), location

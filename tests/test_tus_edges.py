@@ -103,3 +103,14 @@ async def test_cut_short_checksummed_chunk_says_it_was_discarded(
     assert answer.split()[1] == b"408", answer
     assert b"the chunk was discarded" in answer and b"was kept" not in answer
     assert b"Upload-Offset: 0" in answer
+
+
+async def test_unparsable_request_is_one_quiet_log_line(client: Any, caplog: Any) -> None:
+    caplog.set_level("INFO", logger="aiohttp.server")
+    lines = await _raw(client, b"POST /files/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+    assert lines[0].split()[1] == b"400", lines
+    await asyncio.sleep(0.1)
+    server_records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelname for r in server_records] == ["INFO"], server_records
+    assert server_records[0].exc_info is None
+    assert "malformed request from" in server_records[0].getMessage()

@@ -23,6 +23,7 @@ from tuslog.keys import (
 )
 from tuslog.server import ops, uploaders
 from tuslog.server.digests import RunningDigests
+from tuslog.server.logs import quiet_malformed_requests
 from tuslog.server.net import add_security_headers, client_ip_middleware
 from tuslog.server.ratelimit import FailureLimiter
 from tuslog.server.tus_app import collection_without_slash, create_tus_app, expect_continue
@@ -43,6 +44,7 @@ def _limit_share(settings: Settings) -> int:
 
 
 def create_app(settings: Settings, store: FileStore | None = None) -> web.Application:
+    quiet_malformed_requests()
     app = web.Application(middlewares=[client_ip_middleware], client_max_size=_CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
     app[STORE] = store or FileStore(settings.storage_dir)

@@ -65,14 +65,29 @@ def base_url(request: web.Request) -> str:
     if settings.public_url:
         return settings.public_url
     scheme, host = request.scheme, request.host
+    if not _plain_host(host):  # the client's own Host header: never echo markup or CR/LF
+        host = _local_address(request)
     if request.get(FROM_TRUSTED_PROXY):
         proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         fwd_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
         if proto in ("http", "https"):
             scheme = proto
-        if fwd_host and all(ch.isalnum() or ch in ".-:[]" for ch in fwd_host):
+        if _plain_host(fwd_host):
             host = fwd_host
     return f"{scheme}://{host}"
+
+
+def _plain_host(value: str) -> bool:
+    """A host name or address with an optional port, nothing else."""
+    return bool(value) and all(ch.isascii() and (ch.isalnum() or ch in ".-:[]") for ch in value)
+
+
+def _local_address(request: web.Request) -> str:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return "localhost"
+    address, port = sockname[0], sockname[1]
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 SECURITY_HEADERS = {
