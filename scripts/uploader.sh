@@ -591,6 +591,7 @@ step_create() {
 	000)
 		case $CURL_RC in
 		6 | 7) ;;
+		3) die "$EX_USAGE" "curl cannot use the address $ENDPOINT (malformed URL); check DOMAIN (an IPv6 address goes in brackets: http://[::1]:8080)" ;;
 		60 | 77 | 58 | 59 | 83 | 90 | 91) die "$EX_TLS" "$(curl_reason "$CURL_RC"): the server's TLS certificate is not trusted; use --cacert FILE with your CA certificate" ;;
 		*) CREATE_UNSURE=1 ;;
 		esac

@@ -1,6 +1,7 @@
 """Helper for CLI tests: one real finished upload through the app's own services."""
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 from tuslog.db.engine import create_engine, session_factory
@@ -30,6 +31,7 @@ def make_upload(settings: Settings, number: str) -> Path:
                         token_id=issued.record.id,
                         length=0,
                         state=UploadState.COMPLETE,
+                        sha256=hashlib.sha256(b"").hexdigest(),
                     )
                 )
             return store.path(upload_id)

@@ -4,19 +4,20 @@ one line on stderr and exit non-zero."""
 import argparse
 import asyncio
 import json
+import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog import __version__, errors
-from tuslog.db.engine import create_engine, session_factory
-from tuslog.db.migrate import upgrade
+from tuslog.cli_db import migrate, with_session
 from tuslog.services import tickets, tokens, uploads
 from tuslog.settings import Settings, SettingsError, load_settings
 from tuslog.storage.filestore import FileStore
+from tuslog.storage.locks import UploadLocks
 from tuslog.units import format_size, parse_duration, parse_size
 
 ACTOR = "cli"
@@ -25,22 +26,6 @@ EXIT_ERROR = 1
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-async def _with_session(
-    settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]], *, write: bool = False
-) -> Any:
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        sessions = session_factory(engine)
-        if write:
-            async with sessions.begin() as session:
-                return await work(session)
-        async with sessions() as session:
-            return await work(session)
-    finally:
-        await engine.dispose()
 
 
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
@@ -75,12 +60,12 @@ def cmd_ticket_create(args: argparse.Namespace, settings: Settings) -> None:
             session, args.number, title=args.title, platform=args.platform, actor=ACTOR
         )
 
-    ticket = asyncio.run(_with_session(settings, work, write=True))
+    ticket = asyncio.run(with_session(settings, work, write=True))
     _emit(args, _ticket_dict(ticket), lambda: f"created ticket {ticket.number}")
 
 
 def cmd_ticket_list(args: argparse.Namespace, settings: Settings) -> None:
-    found = asyncio.run(_with_session(settings, tickets.list_all))
+    found = asyncio.run(with_session(settings, tickets.list_all))
     data = [_ticket_dict(t) for t in found]
     rows = [[t["number"], t["status"], t["platform"], t["title"]] for t in data]
     _emit(args, data, lambda: _table(rows, ["NUMBER", "STATUS", "PLATFORM", "TITLE"]))
@@ -90,23 +75,41 @@ def cmd_ticket_resolve(args: argparse.Namespace, settings: Settings) -> None:
     async def work(session: AsyncSession) -> Any:
         return await tickets.resolve(session, args.number, actor=ACTOR)
 
-    ticket = asyncio.run(_with_session(settings, work, write=True))
+    ticket = asyncio.run(with_session(settings, work, write=True))
     _emit(args, _ticket_dict(ticket), lambda: f"resolved ticket {ticket.number}")
+
+
+def cmd_ticket_reopen(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(session: AsyncSession) -> Any:
+        return await tickets.reopen(session, args.number, actor=ACTOR)
+
+    ticket = asyncio.run(with_session(settings, work, write=True))
+    _emit(args, _ticket_dict(ticket), lambda: f"reopened ticket {ticket.number}")
 
 
 def cmd_ticket_delete(args: argparse.Namespace, settings: Settings) -> None:
     async def work(session: AsyncSession) -> list[str]:
         return await tickets.delete(session, args.number, actor=ACTOR)
 
-    upload_ids = asyncio.run(_with_session(settings, work, write=True))
     store = FileStore(settings.storage_dir)
+    if not store.lock_dir.is_dir():  # not the server's storage: the files would stay
+        raise errors.INVALID_VALUE(
+            f"{settings.storage_dir.resolve()} (TUSLOG_STORAGE_DIR) is not the server's "
+            "upload storage; nothing was deleted. Run this where the server runs."
+        )
+    upload_ids = asyncio.run(with_session(settings, work, write=True))
+    locks = UploadLocks(store.lock_dir, settings.lock_release_timeout)
+    missing = [upload_id for upload_id in upload_ids if not store.delete(upload_id)]
     for upload_id in upload_ids:
-        store.delete(upload_id)
-    _emit(
-        args,
-        {"number": args.number, "deleted_uploads": len(upload_ids)},
-        lambda: f"deleted ticket {args.number} and {len(upload_ids)} upload(s)",
-    )
+        locks.discard(upload_id)
+    data = {"number": args.number, "deleted_uploads": len(upload_ids), "files_missing": missing}
+    if missing:
+        print(
+            f"tuslog: warning: {len(missing)} upload file(s) were already missing from "
+            f"{settings.storage_dir.resolve()}",
+            file=sys.stderr,
+        )
+    _emit(args, data, lambda: f"deleted ticket {args.number} and {len(upload_ids)} upload(s)")
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -124,8 +127,24 @@ def _token_dict(token: Any, ticket: str) -> dict[str, Any]:
     }
 
 
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - recognised, not bound
+
+
 def _base_url(settings: Settings) -> str:
-    return settings.public_url or f"http://{settings.host}:{settings.port}"
+    """Where customers reach the server: TUSLOG_PUBLIC_URL, else a guess from the listen
+    address (a wildcard address is no address: the host's name is used, with a warning)."""
+    if settings.public_url:
+        return settings.public_url
+    host = settings.host
+    if host in _WILDCARD_HOSTS:
+        host = socket.gethostname()
+        print(
+            f"tuslog: warning: TUSLOG_PUBLIC_URL is not set and the server listens on all "
+            f"addresses; the commands below guess http://{host}:{settings.port}. Set "
+            "TUSLOG_PUBLIC_URL to the address customers reach.",
+            file=sys.stderr,
+        )
+    return _listen_url(host, settings.port)
 
 
 def uploader_commands(base: str, token: str) -> dict[str, str]:
@@ -140,13 +159,13 @@ def cmd_token_issue(args: argparse.Namespace, settings: Settings) -> None:
         return await tokens.issue(
             session,
             args.number,
-            uploads=args.uploads or settings.token_uploads,
-            ttl=args.expires or settings.token_ttl,
+            uploads=settings.token_uploads if args.uploads is None else args.uploads,
+            ttl=settings.token_ttl if args.expires is None else args.expires,
             max_bytes=args.max_bytes,
             actor=ACTOR,
         )
 
-    issued = asyncio.run(_with_session(settings, work, write=True))
+    issued = asyncio.run(with_session(settings, work, write=True))
     data = _token_dict(issued.record, args.number)
     data["token"] = issued.token
     data["commands"] = uploader_commands(_base_url(settings), issued.token)
@@ -154,7 +173,7 @@ def cmd_token_issue(args: argparse.Namespace, settings: Settings) -> None:
     def text() -> str:
         return "\n".join(
             [
-                f"Upload token for ticket {args.number} (shown once, store it nowhere):",
+                f"Upload token for ticket {args.number} (shown once: send it, do not keep it):",
                 f"  {issued.token}",
                 f"  {data['max_uses']} upload(s), expires {data['expires_at']}"
                 + (f", quota {format_size(args.max_bytes)}" if args.max_bytes else ""),
@@ -172,7 +191,7 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> None:
     async def work(session: AsyncSession) -> Any:
         return await tokens.revoke(session, args.prefix, actor=ACTOR)
 
-    token = asyncio.run(_with_session(settings, work, write=True))
+    token = asyncio.run(with_session(settings, work, write=True))
     _emit(args, {"prefix": token.prefix, "revoked": True}, lambda: f"revoked {token.prefix}")
 
 
@@ -180,7 +199,7 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> None:
     async def work(session: AsyncSession) -> Any:
         return await tokens.list_for(session, args.number)
 
-    data = [_token_dict(t, n) for t, n in asyncio.run(_with_session(settings, work))]
+    data = [_token_dict(t, n) for t, n in asyncio.run(with_session(settings, work))]
     rows = [
         [
             d["prefix"],
@@ -222,30 +241,25 @@ def cmd_upload_list(args: argparse.Namespace, settings: Settings) -> None:
     async def work(session: AsyncSession) -> Any:
         return await uploads.list_for(session, args.number)
 
-    data = [_upload_dict(u, n) for u, n in asyncio.run(_with_session(settings, work))]
+    data = [_upload_dict(u, n) for u, n in asyncio.run(with_session(settings, work))]
     rows = [
         [
             d["id"],
             d["ticket"],
             d["state"],
             _progress(d["offset"], d["length"]),
+            d["sha256"] or "",
             d["filename"],
         ]
         for d in data
     ]
-    _emit(args, data, lambda: _table(rows, ["ID", "TICKET", "STATE", "RECEIVED", "FILENAME"]))
+    header = ["ID", "TICKET", "STATE", "RECEIVED", "SHA256", "FILENAME"]
+    _emit(args, data, lambda: _table(rows, header))
 
 
 # --- server -------------------------------------------------------------------------------
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
-    async def work() -> None:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(work())
+    asyncio.run(migrate(settings))
     print("database schema is up to date")
 
 
@@ -260,12 +274,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     settings = load_settings(**overrides)
     serve.configure_logging(settings.log_level)
     cmd_migrate(args, settings)
-    FileStore(settings.storage_dir).prepare()
-    if settings.workers == 1:
-        print(f"tuslog {__version__} serving on http://{settings.host}:{settings.port}", flush=True)
-        serve.run_worker(settings, reuse_port=False)
-    else:
+    try:
+        FileStore(settings.storage_dir).prepare()
+    except OSError as exc:
+        raise errors.INVALID_VALUE(
+            f"Cannot use {settings.storage_dir} (TUSLOG_STORAGE_DIR): {exc.strerror or exc}"
+        ) from exc
+    if settings.workers > 1:
         sys.exit(serve.supervise(settings, overrides))
+    banner = f"tuslog {__version__} serving on {_listen_url(settings.host, settings.port)}"
+    try:
+        serve.run_worker(settings, reuse_port=False, announce=banner)
+    except serve.ListenError as exc:
+        raise errors.INVALID_VALUE(str(exc)) from exc
+
+
+def _listen_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _positive_size(value: str) -> int:

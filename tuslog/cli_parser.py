@@ -3,7 +3,7 @@
 import argparse
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from tuslog import __version__
 
@@ -14,6 +14,16 @@ printed command. Configuration comes from TUSLOG_* environment variables (see RE
 """
 
 
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too (argparse prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -21,7 +31,7 @@ def _json(parser: argparse.ArgumentParser) -> None:
 def build(
     commands: ModuleType, size: Callable[[str], int], duration: Callable[[str], Any]
 ) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tuslog", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"tuslog {__version__}")
@@ -36,7 +46,7 @@ def build(
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(func=commands.cmd_migrate)
 
-    ticket = sub.add_parser("ticket", help="create, list, resolve and delete tickets")
+    ticket = sub.add_parser("ticket", help="create, list, resolve, reopen and delete tickets")
     ticket_sub = ticket.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = ticket_sub.add_parser("create", help="open a ticket")
     create.add_argument("number", help="help-desk ticket number, e.g. SR-1234")
@@ -51,6 +61,10 @@ def build(
     resolve.add_argument("number")
     _json(resolve)
     resolve.set_defaults(func=commands.cmd_ticket_resolve)
+    reopen = ticket_sub.add_parser("reopen", help="open a resolved ticket again")
+    reopen.add_argument("number")
+    _json(reopen)
+    reopen.set_defaults(func=commands.cmd_ticket_reopen)
     delete = ticket_sub.add_parser("delete", help="delete a ticket, its tokens and its files")
     delete.add_argument("number")
     _json(delete)
@@ -66,7 +80,7 @@ def build(
     _json(issue)
     issue.set_defaults(func=commands.cmd_token_issue)
     revoke = token_sub.add_parser("revoke", help="revoke a token; its uploads stop at once")
-    revoke.add_argument("prefix", help="the token's prefix, e.g. tlu_abcd2345")
+    revoke.add_argument("prefix", help="the token's prefix, e.g. tlu_abcd2345 (or the token)")
     _json(revoke)
     revoke.set_defaults(func=commands.cmd_token_revoke)
     token_list = token_sub.add_parser("list", help="list tokens (never the secrets)")

@@ -133,3 +133,6 @@ TICKET_NOT_FOUND = _define("ticket_not_found", 404, "No such ticket.")
 TICKET_EXISTS = _define("ticket_exists", 409, "A ticket with this number already exists.")
 TOKEN_NOT_FOUND = _define("token_not_found", 404, "No such upload token.")
 INVALID_VALUE = _define("invalid_value", 422, "A value is invalid.")
+DATABASE_UNAVAILABLE = _define(
+    "database_unavailable", 503, "The database cannot be used; check TUSLOG_DATABASE_URL."
+)

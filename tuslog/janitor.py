@@ -3,6 +3,7 @@ inactivity, removes their bytes, keeps tombstones, and restarts interrupted
 verifications. Exactly one is active per deployment, by a lease row in the database."""
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -93,8 +94,12 @@ class Janitor:
         self._locks.discard(upload_id)
         return True
 
-    async def run_forever(self) -> None:
-        while True:
+    async def run_forever(self, stopping: asyncio.Event | None = None) -> None:
+        """Sweep every interval until ``stopping`` is set. A pass that has begun is let
+        finish: cancelled inside a database call, it would leave the driver's thread to
+        answer a loop that is gone (aiosqlite then dies with a traceback at exit)."""
+        stopping = stopping or asyncio.Event()
+        while not stopping.is_set():
             try:
                 if await self.take_lease():
                     count = await self.sweep()
@@ -104,4 +109,5 @@ class Janitor:
                 raise
             except Exception:
                 log.exception("janitor pass failed; will retry")
-            await asyncio.sleep(self._interval.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self._interval.total_seconds())

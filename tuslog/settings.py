@@ -4,6 +4,7 @@ The README's settings table is checked against this class by a test, so every fi
 here needs a description; the description is what the table shows.
 """
 
+import re
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -11,12 +12,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from tuslog.units import parse_duration, parse_size
 
 Size = Annotated[int, BeforeValidator(parse_size)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Network = IPv4Network | IPv6Network
+
+
+_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 
 def _split_list(value: Any) -> Any:
@@ -44,7 +51,7 @@ class Settings(BaseSettings):
         description="CIDRs whose `X-Forwarded-*` headers are believed (comma-separated)",
     )
     max_upload_size: Size = Field(
-        parse_size("100G"), description="Largest upload accepted (`Tus-Max-Size`)"
+        parse_size("100G"), ge=1, description="Largest upload accepted (`Tus-Max-Size`)"
     )
     min_free_space: Size = Field(
         parse_size("1G"), description="Disk space never handed out to uploads"
@@ -99,6 +106,37 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            driver = None
+        if driver not in _DATABASE_DRIVERS:
+            raise ValueError(
+                "use sqlite+aiosqlite:///path/to/file.sqlite3 or "
+                "postgresql+asyncpg://user:password@host:5432/database"
+            )
+        return value
+
+    @field_validator("storage_dir")
+    @classmethod
+    def _check_storage_dir(cls, value: Path) -> Path:
+        if str(value).strip() in ("", "."):
+            raise ValueError("name a directory of its own for the uploads")
+        return value
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin[:60]!r} is not an origin: use scheme://host[:port], or *"
+                )
+        return value
+
     @field_validator("trusted_proxies", mode="after")
     @classmethod
     def _normalise_networks(cls, value: list[Any]) -> list[Network]:
@@ -116,5 +154,8 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            problems.append(f"TUSLOG_{field.upper()}: {error['msg']}")
+            name = f"TUSLOG_{field.upper()}"
+            if field in overrides:  # given on the command line (serve --port ...)
+                name += f" (--{field.replace('_', '-')})"
+            problems.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,7 +1,6 @@
 """The app factory: everything is built here, nothing at import time."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -33,6 +32,7 @@ from tuslog.storage.locks import UploadLocks
 from tuslog.verifier import Verifier
 
 log = logging.getLogger(__name__)
+_JANITOR_STOP_TIMEOUT = 15.0  # seconds a janitor pass under way may take at shutdown
 # Headroom for aiohttp's own buffering; bodies are streamed, never read whole.
 _CLIENT_MAX_SIZE = 1024 * 1024
 
@@ -98,8 +98,11 @@ async def _janitor(app: web.Application) -> AsyncIterator[None]:
     janitor = Janitor(
         app[SESSIONS], app[STORE], app[LOCKS], settings.janitor_interval, app[VERIFIER]
     )
-    task = asyncio.create_task(janitor.run_forever())
+    stopping = asyncio.Event()
+    task = asyncio.create_task(janitor.run_forever(stopping))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    stopping.set()
+    try:
+        await asyncio.wait_for(task, _JANITOR_STOP_TIMEOUT)  # a pass under way ends first
+    except TimeoutError:
+        log.warning("janitor pass still running at shutdown; cancelled")

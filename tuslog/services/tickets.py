@@ -46,6 +46,14 @@ async def resolve(session: AsyncSession, number: str, *, actor: str) -> Ticket:
     return ticket
 
 
+async def reopen(session: AsyncSession, number: str, *, actor: str) -> Ticket:
+    ticket = await get(session, number)
+    if ticket.status is not TicketStatus.OPEN:
+        ticket.status = TicketStatus.OPEN
+        audit.record(session, actor, "ticket.reopened", number)
+    return ticket
+
+
 async def delete(session: AsyncSession, number: str, *, actor: str) -> list[str]:
     """Delete the ticket with its tokens and upload rows; return the upload ids whose bytes
     the caller must remove from the store after committing."""

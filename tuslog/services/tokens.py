@@ -29,6 +29,13 @@ class IssuedToken:
     record: UploadToken
 
 
+# Bounds of what a token may be issued with: beyond them values stop meaning anything
+# (and overflow the database's integers and dates).
+MAX_UPLOADS = 1_000_000
+MAX_TTL = timedelta(days=3650)
+MAX_QUOTA = 2**63 - 1
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -56,13 +63,18 @@ async def issue(
 ) -> IssuedToken:
     ticket = await tickets.get(session, number)
     if ticket.status is not TicketStatus.OPEN:
-        raise errors.INVALID_VALUE(f"Ticket {number} is resolved; reopen it to issue tokens.")
-    if uploads < 1:
-        raise errors.INVALID_VALUE("A token needs at least one upload.")
-    if ttl <= timedelta(0):
-        raise errors.INVALID_VALUE("A token's lifetime must be positive.")
-    if max_bytes is not None and max_bytes < 1:
-        raise errors.INVALID_VALUE("A token's byte quota must be positive.")
+        raise errors.INVALID_VALUE(
+            f"Ticket {number} is resolved; reopen it (tuslog ticket reopen {number}) "
+            "to issue tokens."
+        )
+    if not 1 <= uploads <= MAX_UPLOADS:
+        raise errors.INVALID_VALUE(f"A token allows 1 to {MAX_UPLOADS} uploads, not {uploads}.")
+    if not timedelta(0) < ttl <= MAX_TTL:
+        raise errors.INVALID_VALUE(
+            f"A token's lifetime must be positive and at most {MAX_TTL.days} days."
+        )
+    if max_bytes is not None and not 1 <= max_bytes <= MAX_QUOTA:
+        raise errors.INVALID_VALUE(f"A token's byte quota must be 1 to {MAX_QUOTA} bytes.")
     for _ in range(5):
         prefix, token = _new_token()
         record = UploadToken(
@@ -142,9 +154,14 @@ def is_revoked(conn: Connection, token_id: int) -> bool:
 
 
 async def revoke(session: AsyncSession, prefix: str, *, actor: str) -> UploadToken:
+    """Revoke by prefix; a whole token pasted instead is accepted (only its prefix is
+    used for the lookup, and it is never echoed back)."""
+    given = prefix.strip()
+    prefix = prefix_of(given) or given
     record = await session.scalar(select(UploadToken).where(UploadToken.prefix == prefix))
     if record is None:
-        raise errors.TOKEN_NOT_FOUND(f"No upload token with prefix {prefix}.")
+        shown = prefix if len(prefix) <= len("tlu_") + 8 else "that prefix"  # no secrets
+        raise errors.TOKEN_NOT_FOUND(f"No upload token with prefix {shown}.")
     if record.revoked_at is None:
         record.revoked_at = utcnow()
         audit.record(session, actor, "token.revoked", prefix)
@@ -154,5 +171,6 @@ async def revoke(session: AsyncSession, prefix: str, *, actor: str) -> UploadTok
 async def list_for(session: AsyncSession, number: str | None) -> list[tuple[UploadToken, str]]:
     query = select(UploadToken, Ticket.number).join(Ticket).order_by(UploadToken.created_at.desc())
     if number is not None:
+        await tickets.get(session, number)  # an unknown ticket is an error, not "(none)"
         query = query.where(Ticket.number == number)
     return [(token, ticket_number) for token, ticket_number in await session.execute(query)]

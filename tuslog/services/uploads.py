@@ -394,5 +394,7 @@ async def due_for_expiry(session: AsyncSession, now: datetime, limit: int = 500)
 async def list_for(session: AsyncSession, number: str | None) -> list[tuple[Upload, str]]:
     query = select(Upload, Ticket.number).join(Ticket).order_by(Upload.created_at.desc())
     if number is not None:
+        if await session.scalar(select(Ticket.id).where(Ticket.number == number)) is None:
+            raise errors.TICKET_NOT_FOUND(f"No ticket {number}.")
         query = query.where(Ticket.number == number)
     return [(upload, ticket_number) for upload, ticket_number in await session.execute(query)]

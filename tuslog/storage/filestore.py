@@ -162,8 +162,13 @@ class FileStore:
         except FileNotFoundError:
             return None
 
-    def delete(self, upload_id: str) -> None:
-        self.path(upload_id).unlink(missing_ok=True)
+    def delete(self, upload_id: str) -> bool:
+        """Remove the upload's bytes; False if there were none to remove."""
+        try:
+            self.path(upload_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def sha256(
         self, upload_id: str, length: int, stop: threading.Event | None = None
