@@ -144,6 +144,15 @@ def test_help_explains_commands(settings: Settings) -> None:
         assert command in out
     issue_help = run(settings, "token", "issue", "--help").stdout
     assert "--max-bytes" in issue_help and "--expires" in issue_help
+    serve_help = run(settings, "serve", "--help").stdout
+    for name in Settings.model_fields:
+        assert f"TUSLOG_{name.upper()} " in serve_help
+
+
+def test_titles_stay_on_one_line(settings: Settings) -> None:
+    run(settings, "ticket", "create", "SR-3", "--title", "VPN\ndrops\x1b[2J  nightly")
+    listed = json.loads(run(settings, "ticket", "list", "--json").stdout)
+    assert listed[0]["title"] == "VPN drops [2J nightly"
 
 
 def test_usage_mistakes_are_one_line(settings: Settings) -> None:

@@ -54,6 +54,11 @@ def test_readme_default_and_description_match(name: str, monkeypatch: pytest.Mon
         ("TUSLOG_PUBLIC_URL", "logs.example.com"),
         ("TUSLOG_LOG_LEVEL", "LOUD"),
         ("TUSLOG_WORKERS", "0"),
+        ("TUSLOG_DATABASE_URL", "mysql://x"),
+        ("TUSLOG_DATABASE_URL", "sqlite:///data/x.db"),
+        ("TUSLOG_MAX_UPLOAD_SIZE", "0"),
+        ("TUSLOG_CORS_ORIGINS", "https://ok.example,notanorigin"),
+        ("TUSLOG_STORAGE_DIR", ""),
     ],
 )
 def test_bad_value_names_the_variable(

@@ -24,6 +24,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def _settings_help() -> str:
+    """Every setting, from its one definition (defaults: README, Configuration)."""
+    from tuslog.settings import Settings
+
+    lines = ["settings (environment variables; defaults in README, Configuration):"]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"  TUSLOG_{name.upper():<22} {field.description}")
+    return "\n".join(lines).replace("`", "")
+
+
 def _json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -37,7 +47,12 @@ def build(
     parser.add_argument("--version", action="version", version=f"tuslog {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the server (migrates the database first)")
+    serve = sub.add_parser(
+        "serve",
+        help="run the server (migrates the database first)",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--host", help="listen address (TUSLOG_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (TUSLOG_PORT, default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (TUSLOG_WORKERS, default 1)")

@@ -17,7 +17,8 @@ async def create(
     number = number.strip()
     if not number or len(number) > MAX_NUMBER_LENGTH or not number.isprintable() or " " in number:
         raise errors.INVALID_VALUE("Ticket number must be 1-64 printable characters, no spaces.")
-    ticket = Ticket(number=number, title=title.strip(), platform=platform.strip())
+    # One line each: they are shown in tables and lists.
+    ticket = Ticket(number=number, title=_one_line(title), platform=_one_line(platform))
     session.add(ticket)
     try:
         await session.flush()
@@ -26,6 +27,10 @@ async def create(
         raise errors.TICKET_EXISTS(f"Ticket {number} already exists.") from None
     audit.record(session, actor, "ticket.created", number, title=ticket.title)
     return ticket
+
+
+def _one_line(text: str) -> str:
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 async def get(session: AsyncSession, number: str) -> Ticket:
