@@ -113,3 +113,20 @@ async def test_a_strange_host_header_is_not_echoed(aiohttp_client, database_url,
     assert response.status == 201
     location = str(response.headers["Location"])
     assert location.startswith(f"http://127.0.0.1:{client.port}/files/"), location
+
+
+async def test_public_url_with_a_path_prefixes_every_link(
+    aiohttp_client, database_url, tmp_path
+) -> None:
+    settings = make_settings(database_url, tmp_path, public_url="https://x.example/tus")
+    client = await aiohttp_client(create_app(settings))
+    issued = await issue_token(settings, uploads=2)
+    created = await tus.create(client, issued.auth, 2, Upload_Concat="partial")
+    location = str(created.headers["Location"])
+    assert location.startswith("https://x.example/tus/files/")
+    part = tus.path_of(location)
+    assert (await tus.patch(client, part, issued.auth, 0, b"ab")).status == 204
+    final = await tus.create(client, issued.auth, None, Upload_Concat=f"final;{location}")
+    assert final.status == 201, await final.text()
+    head = await client.head(tus.path_of(final.headers["Location"]), headers=issued.auth)
+    assert head.headers["Upload-Concat"] == f"final;/tus{part}"

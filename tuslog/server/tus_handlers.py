@@ -3,6 +3,7 @@
 import asyncio
 import secrets
 from email.utils import format_datetime
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -111,7 +112,11 @@ async def head(request: web.Request) -> web.Response:
     if not upload.state.finished:  # a finished upload never changes: no lock to take
         async with request.config_dict[LOCKS].hold(upload_id):
             upload = await tus_receive.reconcile(request, upload, token)
-    return web.Response(status=200, headers=upload_headers(upload, ticket, full=True))
+    headers = upload_headers(upload, ticket, full=True)
+    prefix = urlsplit(base_url(request)).path.rstrip("/")  # PUBLIC_URL with a path
+    if prefix and upload.concat and upload.concat.startswith("final;"):
+        headers["Upload-Concat"] = upload.concat.replace("/files/", f"{prefix}/files/")
+    return web.Response(status=200, headers=headers)
 
 
 async def patch(request: web.Request) -> web.Response:
