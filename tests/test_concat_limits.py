@@ -23,15 +23,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path, max_upload_size=MAX)
 
 
-async def _partial(client: TestClient, auth: dict[str, str], data: bytes) -> str:
-    response = await tus.create(client, auth, len(data), Upload_Concat="partial")
-    assert response.status == 201, await response.text()
-    location = str(response.headers["Location"])
-    sent = await tus.patch(client, tus.path_of(location), auth, 0, data)
-    assert sent.status == 204, await sent.text()
-    return location
-
-
 async def _final(client: TestClient, auth: dict[str, str], *parts: str) -> Any:
     return await tus.create(client, auth, None, Upload_Concat="final;" + " ".join(parts))
 
@@ -53,8 +44,8 @@ async def test_final_larger_than_the_maximum_is_refused(
     client: TestClient, settings: Settings
 ) -> None:
     issued = await issue_token(settings, uploads=3)
-    first = await _partial(client, issued.auth, b"a" * 600)
-    second = await _partial(client, issued.auth, b"b" * 600)
+    first = await tus.finished_partial(client, issued.auth, b"a" * 600)
+    second = await tus.finished_partial(client, issued.auth, b"b" * 600)
     files = _files(settings)
 
     final = await _final(client, issued.auth, first, second)
@@ -68,7 +59,7 @@ async def test_a_repeated_partial_is_charged_to_the_quota(
     client: TestClient, settings: Settings
 ) -> None:
     issued = await issue_token(settings, uploads=3, max_bytes=25)
-    part = await _partial(client, issued.auth, b"0123456789")
+    part = await tus.finished_partial(client, issued.auth, b"0123456789")
 
     over = await _final(client, issued.auth, part, part, part)  # 30 bytes from 10
     assert over.status == 413, await over.text()
@@ -102,8 +93,8 @@ async def test_a_failed_copy_changes_nothing(
     store = _BrokenCopyStore(settings.storage_dir)
     client = await aiohttp_client(create_app(settings, store=store))
     issued = await issue_token(settings, uploads=1)
-    first = await _partial(client, issued.auth, b"hello ")
-    second = await _partial(client, issued.auth, b"world")
+    first = await tus.finished_partial(client, issued.auth, b"hello ")
+    second = await tus.finished_partial(client, issued.auth, b"world")
     files = _files(settings)
 
     if failure == "disk-full":

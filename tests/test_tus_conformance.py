@@ -1258,20 +1258,11 @@ async def test_upload_expires_slides_and_expired_upload_is_410(
 
 
 # === concatenation (CC1-CC8) ==================================================================
-async def _partial(client: TestClient, auth: dict[str, str], data: bytes) -> str:
-    response = await tus.create(client, auth, len(data), Upload_Concat="partial")
-    assert response.status == 201, await response.text()
-    location = str(response.headers["Location"])
-    sent = await tus.patch(client, tus.path_of(location), auth, 0, data)
-    assert sent.status == 204, await sent.text()
-    return location
-
-
 async def test_concatenation_final_is_partials_in_order(
     client: TestClient, issued: Issued, settings: Settings
 ) -> None:
-    hello = await _partial(client, issued.auth, b"hello ")
-    world = await _partial(client, issued.auth, b"world")
+    hello = await tus.finished_partial(client, issued.auth, b"hello ")
+    world = await tus.finished_partial(client, issued.auth, b"world")
     assert (await db_token(settings, issued.prefix)).uses == 0  # partials cost no attempt
     head = await client.head(tus.path_of(hello), headers=issued.auth)
     assert head.headers["Upload-Concat"] == "partial"
@@ -1304,7 +1295,7 @@ async def test_concatenation_final_is_partials_in_order(
 async def test_concatenation_may_repeat_a_partial(
     client: TestClient, issued: Issued, settings: Settings
 ) -> None:
-    part = await _partial(client, issued.auth, b"abc")
+    part = await tus.finished_partial(client, issued.auth, b"abc")
     final = await tus.create(client, issued.auth, None, Upload_Concat=f"final;{part} {part}")
     assert final.status == 201, await final.text()
     assert final.headers["Upload-Length"] == "6"
@@ -1320,7 +1311,7 @@ async def test_concatenation_final_rejected(
     other = await issue_token(settings, uploads=3)
     owner = other if case in ("not-a-partial", "unfinished-partial") else issued
     auth = owner.auth
-    done = await _partial(client, auth, b"abc")
+    done = await tus.finished_partial(client, auth, b"abc")
     if case == "unfinished-partial":
         created = await tus.create(client, auth, 5, Upload_Concat="partial")
         named = str(created.headers["Location"])
@@ -1330,7 +1321,7 @@ async def test_concatenation_final_rejected(
     elif case == "unknown":
         named = f"/files/{UNKNOWN_ID}"
     elif case == "other-token":
-        named = await _partial(client, other.auth, b"def")
+        named = await tus.finished_partial(client, other.auth, b"def")
     else:
         named = done
     before = await db_uploads(settings)
@@ -1349,7 +1340,7 @@ async def test_patch_on_final_is_403(
     client: TestClient, issued: Issued, settings: Settings
 ) -> None:
     """CC6: a final upload takes no PATCH, not even an empty one at its end."""
-    part = await _partial(client, issued.auth, b"abc")
+    part = await tus.finished_partial(client, issued.auth, b"abc")
     final = await tus.create(client, issued.auth, None, Upload_Concat=f"final;{part}")
     final_path = tus.path_of(final.headers["Location"])
     completed_at = (await db_uploads(settings))[upload_id_of(final_path)].completed_at

@@ -69,3 +69,13 @@ async def settled_head(
             return response
         assert asyncio.get_running_loop().time() < deadline, "verification never ended"
         await asyncio.sleep(0.05)
+
+
+async def finished_partial(client: TestClient, auth: dict[str, str], data: bytes) -> str:
+    """A partial upload (Upload-Concat: partial) holding ``data``; its absolute URL."""
+    response = await create(client, auth, len(data), Upload_Concat="partial")
+    assert response.status == 201, await response.text()
+    location = str(response.headers["Location"])
+    sent = await patch(client, path_of(location), auth, 0, data)
+    assert sent.status == 204, await sent.text()
+    return location
