@@ -165,6 +165,18 @@ def test_bad_usage_exits_2(kind: str, args: list[str], customer: Customer) -> No
     assert token not in result.output
 
 
+@pytest.mark.parametrize("kind", ["dash", "bash"])
+def test_sh_malformed_address_exits_2_at_once(
+    kind: str, customer: Customer, small_file: Path
+) -> None:
+    """An IPv6 address without brackets is no URL for curl (its error 3): retrying cannot
+    help, so the customer is told what to fix."""
+    token = fake_token()
+    result = customer.run(kind, "http://::1:8082", token, str(small_file))
+    assert_fails(result, 2, token)
+    assert "http://[::1]:8080" in result.stderr
+
+
 # ------------------------------------------------------------------------ real server
 @pytest.mark.parametrize("kind", KINDS)
 def test_small_upload_with_spaces_and_unicode(
