@@ -134,34 +134,46 @@ def test_chunk_with_wrong_checksum_is_discarded(
     assert _stored(settings, upload_id) == data
 
 
+@pytest.mark.parametrize(
+    ("chunk", "cut_after"),
+    [(MiB, 600_000), (8 * MiB, 5_000_000)],  # 8 MiB: read in 1 MiB pieces (socket_reads)
+    ids=["1MiB-patches", "8MiB-patches"],
+)
 def test_connection_cut_mid_patch_then_resume_with_a_new_uploader(
-    live_server: LiveServer, live_token: Issued, settings: Settings, tmp_path: Path
+    live_server: LiveServer,
+    live_token: Issued,
+    settings: Settings,
+    tmp_path: Path,
+    chunk: int,
+    cut_after: int,
 ) -> None:
     """Like a customer whose VPN dropped: the next run HEADs and continues."""
-    path, data = _source(tmp_path, 4 * MiB + 4321)
+    path, data = _source(tmp_path, 4 * chunk + 4321)
     sha256 = hashlib.sha256(data).hexdigest()
     tus = _tus(live_server.url, live_token)
-    uploader = tus.uploader(file_path=str(path), chunk_size=MiB, metadata={"sha256": sha256})
-    uploader.upload(stop_at=2 * MiB)
+    uploader = tus.uploader(file_path=str(path), chunk_size=chunk, metadata={"sha256": sha256})
+    uploader.upload(stop_at=2 * chunk)
     upload_id = _upload_id(uploader.url)
 
-    with CutProxy(live_server.port, cut_after=600_000) as proxy:
+    with CutProxy(live_server.port, cut_after=cut_after) as proxy:
         uploader.url = f"{proxy.url}/files/{upload_id}"  # the third PATCH goes via the proxy
         with pytest.raises(TusCommunicationError):
             uploader.upload()
     (cut,) = proxy.cut_records
     assert cut.request_line.startswith("PATCH ")
-    assert 0 < cut.body_bytes < MiB
+    assert 0 < cut.body_bytes < chunk
 
     # Every body byte that reached the server before the cut is kept; nothing more.
-    kept = 2 * MiB + cut.body_bytes
+    kept = 2 * chunk + cut.body_bytes
     deadline = time.monotonic() + 10
     while int(_head(live_server, upload_id, live_token).headers["Upload-Offset"]) != kept:
         assert time.monotonic() < deadline, "the cut PATCH's bytes were not recorded"
         time.sleep(0.1)
     assert _stored(settings, upload_id) == data[:kept]
 
-    resumed = Uploader(file_path=str(path), url=f"{tus.url}{upload_id}", client=tus, chunk_size=MiB)
+    resumed = Uploader(
+        file_path=str(path), url=f"{tus.url}{upload_id}", client=tus, chunk_size=chunk
+    )
     assert resumed.offset == kept  # tuspy's HEAD
     resumed.upload()
     assert resumed.offset == len(data)

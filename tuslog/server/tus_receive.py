@@ -13,6 +13,7 @@ from tuslog.keys import DIGESTS, LOCKS, QUICK, SESSIONS, SETTINGS, STORE, VERIFI
 from tuslog.server import tus_concat
 from tuslog.server.net import client_ip
 from tuslog.server.receive import BodyReceiver, ReceiveLimits, Stop
+from tuslog.server.socket_reads import larger_reads
 from tuslog.server.tus_headers import Checksum, Concat
 from tuslog.services import tokens, uploads
 from tuslog.storage.filestore import is_disk_full
@@ -155,24 +156,25 @@ async def receive(
     hashing = running or (digests.new(upload.id, whole_file=False) if checksum else None)
     data = await asyncio.to_thread(store.open, upload.id)
     try:
-        received = await BodyReceiver(
-            content=request.content,
-            data=data,
-            start=upload.offset,
-            limit=limit,
-            body_length=request.content_length,
-            limits=ReceiveLimits(
-                read_timeout=settings.read_timeout.total_seconds(),
-                checkpoint_bytes=settings.checkpoint_bytes,
-                checkpoint_seconds=settings.checkpoint_seconds,
-            ),
-            held=held,
-            hashing=hashing,
-            keep_hash=running is not None,
-            checksum=checksum,
-            record_offset=record,
-            still_allowed=lambda: _token_still_allowed(request, token.id),
-        ).run()
+        with larger_reads(request.transport, request.content_length):
+            received = await BodyReceiver(
+                content=request.content,
+                data=data,
+                start=upload.offset,
+                limit=limit,
+                body_length=request.content_length,
+                limits=ReceiveLimits(
+                    read_timeout=settings.read_timeout.total_seconds(),
+                    checkpoint_bytes=settings.checkpoint_bytes,
+                    checkpoint_seconds=settings.checkpoint_seconds,
+                ),
+                held=held,
+                hashing=hashing,
+                keep_hash=running is not None,
+                checksum=checksum,
+                record_offset=record,
+                still_allowed=lambda: _token_still_allowed(request, token.id),
+            ).run()
     finally:
         data.close()
     upload.offset = received.offset
