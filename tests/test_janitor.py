@@ -158,3 +158,65 @@ async def test_sweep_expires_partials_that_no_final_claimed(
     assert (await client.head(left, headers=auth)).status == 410
     assert await _state(client, final_id) is UploadState.COMPLETE
     assert _data_path(settings, final_id).read_bytes() == b"joined"
+
+
+class _UndeletableStore(FileStore):
+    """The storage seam: deleting upload bytes fails (a crash, EIO, a read-only mount)."""
+
+    failing = True
+
+    def delete(self, upload_id: str) -> bool:
+        if self.failing:
+            raise PermissionError(13, "Permission denied", str(self.path(upload_id)))
+        return super().delete(upload_id)
+
+
+async def test_bytes_left_by_a_failed_delete_are_removed_by_the_next_janitor(
+    aiohttp_client: Any, database_url: str, tmp_path: Path
+) -> None:
+    """An upload is recorded as ended before its bytes go. When they cannot go, the
+    client's request still succeeds, and a janitor's first pass removes them."""
+    settings = make_settings(database_url, tmp_path, upload_expiry=EXPIRY)
+    store = _UndeletableStore(settings.storage_dir)
+    client: TestClient = await aiohttp_client(create_app(settings, store=store))
+    issued = await issue_token(settings, uploads=3)
+    terminated = await tus.create_path(client, issued.auth, 100)
+    assert (await tus.patch(client, terminated, issued.auth, 0, b"t" * 40)).status == 204
+    idle = await tus.create_path(client, issued.auth, 100)
+    kept = await tus.create_path(client, issued.auth, 10)  # finished: never expires
+    assert (await tus.patch(client, kept, issued.auth, 0, b"k" * 10)).status == 204
+    terminated_id, idle_id, kept_id = (p.rsplit("/", 1)[1] for p in (terminated, idle, kept))
+
+    deleted = await client.delete(terminated, headers={**issued.auth, "Tus-Resumable": "1.0.0"})
+    assert deleted.status == 204, await deleted.text()
+    assert (await client.head(terminated, headers=issued.auth)).status == 410
+    await asyncio.sleep(EXPIRY + 0.3)
+    assert await _janitor(client).sweep() == 1  # expires idle; its delete fails too
+    assert await _state(client, idle_id) is UploadState.EXPIRED
+    assert _data_path(settings, terminated_id).exists()
+    assert _data_path(settings, idle_id).exists()
+
+    store.failing = False
+    assert await _janitor(client).sweep() == 0  # a new janitor: its first pass looks
+    assert not _data_path(settings, terminated_id).exists()
+    assert not _data_path(settings, idle_id).exists()
+    assert not (settings.storage_dir / ".locks" / f"{terminated_id}.lock").exists()
+    assert _data_path(settings, kept_id).read_bytes() == b"k" * 10  # a finished one stays
+
+
+async def test_data_files_without_an_upload_row_are_left_alone(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, caplog: Any
+) -> None:
+    """A storage directory paired with the wrong database must lose nothing."""
+    settings = make_settings(database_url, tmp_path)
+    client: TestClient = await aiohttp_client(create_app(settings))
+    stray_id = "ab" + "0" * 30
+    stray = _data_path(settings, stray_id)
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"someone's archive")
+    (stray.parent / "notes.txt").write_text("not an upload")
+
+    assert await _janitor(client).remove_leftovers() == 0
+    assert stray.read_bytes() == b"someone's archive"
+    assert (stray.parent / "notes.txt").exists()
+    assert "1 data file(s) in the storage directory belong to no upload" in caplog.text

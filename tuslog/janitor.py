@@ -1,9 +1,14 @@
 """The janitor: expires unfinished uploads (and partial uploads no final claimed) after
 inactivity, removes their bytes, keeps tombstones, and restarts interrupted
-verifications. Exactly one is active per deployment, by a lease row in the database."""
+verifications. Exactly one is active per deployment, by a lease row in the database.
+
+Every ``LEFTOVER_SWEEP_INTERVAL`` (and at its first pass) it also removes data files that
+outlived their upload: an upload is recorded as ended before its bytes are deleted, so a
+crash or a failed delete in between leaves them behind."""
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -22,6 +27,7 @@ from tuslog.verifier import Verifier
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "janitor"
+LEFTOVER_SWEEP_INTERVAL = timedelta(hours=6)
 
 
 class Janitor:
@@ -39,6 +45,7 @@ class Janitor:
         self._verifier = verifier
         self._interval = interval
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._next_leftover_sweep = utcnow()
 
     async def take_lease(self) -> bool:
         """Hold or renew the janitor lease; True if this process is the active janitor."""
@@ -78,7 +85,44 @@ class Janitor:
                     expired += 1
             finally:
                 held.release()
+        if utcnow() >= self._next_leftover_sweep:
+            self._next_leftover_sweep = utcnow() + LEFTOVER_SWEEP_INTERVAL
+            await self.remove_leftovers()
         return expired
+
+    async def remove_leftovers(self) -> int:
+        """Delete the data files of uploads that ended; returns how many were removed."""
+        stored = self._store.stored_ids()
+        removed = unknown = 0
+        while batch := await asyncio.to_thread(lambda: list(itertools.islice(stored, 500))):
+            async with self._sessions() as session:
+                ended, without_row = await uploads.leftovers(session, batch)
+            unknown += without_row
+            for upload_id in ended:
+                removed += await self._remove_leftover(upload_id)
+        if unknown:
+            log.warning(
+                "%d data file(s) in the storage directory belong to no upload in the "
+                "database; left alone (is TUSLOG_DATABASE_URL this storage's database?)",
+                unknown,
+            )
+        if removed:
+            log.info("janitor removed the data of %d ended upload(s) left on disk", removed)
+        return removed
+
+    async def _remove_leftover(self, upload_id: str) -> int:
+        held = self._locks.try_acquire(upload_id)
+        if held is None:
+            return 0
+        try:
+            removed = await asyncio.to_thread(self._store.delete, upload_id)
+            self._locks.discard(upload_id)
+            return int(removed)
+        except OSError as exc:
+            log.warning("could not remove the data of ended upload %s: %s", upload_id, exc)
+            return 0
+        finally:
+            held.release()
 
     async def _expire(self, upload_id: str) -> bool:
         async with self._sessions.begin() as session:
@@ -90,7 +134,7 @@ class Janitor:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             audit.record(session, "janitor", "upload.expired", upload_id)
-        await asyncio.to_thread(self._store.delete, upload_id)
+        await asyncio.to_thread(self._store.delete_ended, upload_id)
         self._locks.discard(upload_id)
         return True
 

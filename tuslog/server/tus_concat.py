@@ -46,7 +46,7 @@ async def create_final(
         await asyncio.to_thread(store.delete, new.upload_id)
         raise
     for partial in partials:  # claimed: nothing refers to their bytes any more
-        await asyncio.to_thread(store.delete, partial.id)
+        await asyncio.to_thread(store.delete_ended, partial.id)
     return found
 
 

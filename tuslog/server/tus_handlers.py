@@ -197,7 +197,7 @@ async def terminate(request: web.Request) -> web.Response:
                 f"token:{token.prefix}",
                 client_ip(request),
             )
-        await asyncio.to_thread(request.config_dict[STORE].delete, upload_id)
+        await asyncio.to_thread(request.config_dict[STORE].delete_ended, upload_id)
         request.config_dict[DIGESTS].drop(upload_id)
         locks.discard(upload_id)
     return web.Response(status=204)

@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import logging
 import os
 import shutil
 import sys
@@ -17,7 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 _COPY_BLOCK = 4 * 1024 * 1024
+_ID_LENGTH = 32
+_HEX = frozenset("0123456789abcdef")
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -169,6 +173,36 @@ class FileStore:
         except FileNotFoundError:
             return False
         return True
+
+    def delete_ended(self, upload_id: str) -> None:
+        """Remove the bytes of an upload the database already records as ended (expired,
+        terminated, claimed by a final upload). The request that ended it has succeeded:
+        a failure here is logged, and the janitor's leftover sweep removes them later."""
+        try:
+            self.delete(upload_id)
+        except OSError as exc:
+            log.warning(
+                "could not remove the data of ended upload %s (%s); the janitor will retry",
+                upload_id,
+                exc,
+            )
+
+    def stored_ids(self) -> Iterator[str]:
+        """The upload ids that have a data file (``<root>/<id[:2]>/<id>``), in no order."""
+        with os.scandir(self.root) as shards:
+            for shard in shards:
+                if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(shard.path) as files:
+                    for entry in files:
+                        name = entry.name
+                        if (
+                            len(name) == _ID_LENGTH
+                            and name.startswith(shard.name)
+                            and _HEX.issuperset(name)
+                            and entry.is_file(follow_symlinks=False)
+                        ):
+                            yield name
 
     def sha256(
         self, upload_id: str, length: int, stop: threading.Event | None = None
