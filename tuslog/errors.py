@@ -121,6 +121,12 @@ CONCAT_INVALID = _define(
 READ_TIMEOUT = _define(
     "read_timeout", 408, "No data arrived for too long; what arrived was kept. Resume with HEAD."
 )
+STORAGE_UNAVAILABLE = _define(
+    "storage_unavailable",
+    503,
+    "The server cannot use its storage right now. Retry later; HEAD tells what was kept.",
+    retry_after=60,
+)
 SHUTTING_DOWN = _define(
     "shutting_down",
     503,

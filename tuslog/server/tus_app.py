@@ -6,10 +6,11 @@ import logging
 from aiohttp import HttpVersion11, web
 
 from tuslog import errors
-from tuslog.keys import SETTINGS
+from tuslog.keys import SETTINGS, STORE
 from tuslog.server import tus_handlers
 from tuslog.server.net import Handler
 from tuslog.server.tus_headers import CHECKSUM_ALGORITHMS, TUS_VERSION
+from tuslog.storage.filestore import is_disk_full, is_storage_fault
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = "Internal server error; retry shortly.\n"
@@ -96,6 +97,8 @@ async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = error_response(exc)
     except web.HTTPException as exc:
         response = web.Response(status=exc.status, text=(exc.reason or "error") + "\n")
+    except OSError as exc:
+        response = _storage_error(request, exc)
     except Exception:
         # Still a tus response (Tus-Resumable, CORS) so that clients retry instead of
         # treating it as a foreign server's error.
@@ -104,6 +107,22 @@ async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     response.headers["Tus-Resumable"] = TUS_VERSION
     _cors(request, response)
     return response
+
+
+def _storage_error(request: web.Request, exc: OSError) -> web.Response:
+    """A disk that is full, read-only, unmounted or gone is the operator's to fix and the
+    client's to retry: 507 or 503 with Retry-After, never a 500 that looks like a bug."""
+    store = request.config_dict[STORE]
+    if is_disk_full(exc):
+        log.error("tus %s %s: storage full: %s", request.method, request.path, exc)
+        return error_response(errors.NO_SPACE())
+    if is_storage_fault(exc, store):
+        log.error(
+            "tus %s %s: storage %s unusable: %s", request.method, request.path, store.root, exc
+        )
+        return error_response(errors.STORAGE_UNAVAILABLE())
+    log.exception("tus %s %s failed", request.method, request.path)
+    return web.Response(status=500, text=INTERNAL_ERROR)
 
 
 async def options(request: web.Request) -> web.Response:
