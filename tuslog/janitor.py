@@ -46,6 +46,7 @@ class Janitor:
         self._interval = interval
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._next_leftover_sweep = utcnow()
+        self._stopping = asyncio.Event()
 
     async def take_lease(self) -> bool:
         """Hold or renew the janitor lease; True if this process is the active janitor."""
@@ -91,10 +92,14 @@ class Janitor:
         return expired
 
     async def remove_leftovers(self) -> int:
-        """Delete the data files of uploads that ended; returns how many were removed."""
+        """Delete the data files of uploads that ended; returns how many were removed. It
+        stops between batches when the server stops (a long walk must not be cancelled
+        inside a database call; see ``run_forever``)."""
         stored = self._store.stored_ids()
         removed = unknown = 0
-        while batch := await asyncio.to_thread(lambda: list(itertools.islice(stored, 500))):
+        while not self._stopping.is_set() and (
+            batch := await asyncio.to_thread(lambda: list(itertools.islice(stored, 500)))
+        ):
             async with self._sessions() as session:
                 ended, without_row = await uploads.leftovers(session, batch)
             unknown += without_row
@@ -142,7 +147,7 @@ class Janitor:
         """Sweep every interval until ``stopping`` is set. A pass that has begun is let
         finish: cancelled inside a database call, it would leave the driver's thread to
         answer a loop that is gone (aiosqlite then dies with a traceback at exit)."""
-        stopping = stopping or asyncio.Event()
+        stopping = self._stopping = stopping or asyncio.Event()
         while not stopping.is_set():
             try:
                 if await self.take_lease():
