@@ -1,8 +1,10 @@
 """Storage that cannot be used (unmounted, read-only, full) is the operator's to fix and
-the client's to retry: 503/507 with Retry-After and Tus-Resumable, never a 500, and no
-attempt of the token spent on a creation that stored nothing."""
+the client's to retry: 503 (507 for a creation that does not fit) with Retry-After and
+Tus-Resumable, and no attempt of the token spent on a creation that stored nothing. One
+bad file on storage that otherwise works stays a logged 500."""
 
 import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from tests import tus
 from tests.conftest import issue_token
 from tuslog.server.app import create_app
 from tuslog.settings import Settings
-from tuslog.storage.filestore import FileStore
+from tuslog.storage.filestore import DataFile, FileStore
 
 
 async def test_a_vanished_storage_directory_answers_503_and_resumes_once_back(
@@ -45,28 +47,54 @@ async def test_a_vanished_storage_directory_answers_503_and_resumes_once_back(
     assert (await tus.create(client, issued.auth, 10)).status == 201  # no attempt was spent
 
 
-class _FailingCreateStore(FileStore):
-    """The storage seam: creating a data file fails with ``error``."""
+class _FailingStore(FileStore):
+    """The storage seam: creating or opening a data file fails, and the storage's own
+    probe (a file written in its root) fails too or works."""
 
-    error = OSError(errno.EROFS, "Read-only file system")
+    create_error: OSError | None = None
+    open_error: OSError | None = None
+    probe_error: OSError | None = None
 
     def create(self, upload_id: str) -> None:
-        raise self.error
+        if self.create_error is not None:
+            raise self.create_error
+        super().create(upload_id)
+
+    def open(self, upload_id: str) -> DataFile:
+        if self.open_error is not None:
+            raise self.open_error
+        return super().open(upload_id)
+
+    def check_writable(self) -> None:
+        if self.probe_error is not None:
+            raise self.probe_error
+        super().check_writable()
+
+
+def _error(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
 
 
 @pytest.mark.parametrize(
-    ("error", "status", "words"),
+    ("error", "probe", "status", "words"),
     [
-        (errno.EROFS, 503, "cannot use its storage"),
-        (errno.EIO, 503, "cannot use its storage"),
-        (errno.ENOSPC, 507, "Not enough free disk space"),
+        (errno.EROFS, errno.EROFS, 503, "cannot use its storage"),
+        (errno.EIO, errno.EIO, 503, "cannot use its storage"),
+        (errno.ENOSPC, None, 507, "Not enough free disk space"),
+        (errno.EIO, None, 500, "Internal server error"),  # one bad file, storage fine
     ],
 )
-async def test_a_failing_storage_refuses_creation_without_a_500(
-    aiohttp_client: Any, settings: Settings, error: int, status: int, words: str
+async def test_a_creation_on_failing_storage_is_refused_without_spending_an_attempt(
+    aiohttp_client: Any,
+    settings: Settings,
+    error: int,
+    probe: int | None,
+    status: int,
+    words: str,
 ) -> None:
-    store = _FailingCreateStore(settings.storage_dir)
-    store.error = OSError(error, "failing storage")
+    store = _FailingStore(settings.storage_dir)
+    store.create_error = _error(error)
+    store.probe_error = _error(probe) if probe else None
     client = await aiohttp_client(create_app(settings, store=store))
     issued = await issue_token(settings, uploads=1)
 
@@ -74,4 +102,40 @@ async def test_a_failing_storage_refuses_creation_without_a_500(
     assert answer.status == status, await answer.text()
     assert words in await answer.text()
     assert answer.headers["Tus-Resumable"] == "1.0.0"
-    assert list(settings.storage_dir.glob("??/*")) == []
+
+    store.create_error = store.probe_error = None
+    assert (await tus.create(client, issued.auth, 10)).status == 201  # the one attempt
+
+
+@pytest.mark.parametrize(
+    ("error", "probe", "status", "retry_after"),
+    [
+        (errno.ENOSPC, None, 503, "60"),  # full: retry later, not "too large" (507)
+        (errno.EROFS, errno.EROFS, 503, "60"),
+        (errno.EACCES, None, 500, None),  # only this upload's file: a logged 500
+    ],
+)
+async def test_a_patch_on_failing_storage_keeps_the_offset_and_says_when_to_retry(
+    aiohttp_client: Any,
+    settings: Settings,
+    error: int,
+    probe: int | None,
+    status: int,
+    retry_after: str | None,
+) -> None:
+    store = _FailingStore(settings.storage_dir)
+    client = await aiohttp_client(create_app(settings, store=store))
+    issued = await issue_token(settings)
+    path = await tus.create_path(client, issued.auth, 10)
+    assert (await tus.patch(client, path, issued.auth, 0, b"01234")).status == 204
+
+    store.open_error = _error(error)
+    store.probe_error = _error(probe) if probe else None
+    answer = await tus.patch(client, path, issued.auth, 5, b"56789")
+    assert answer.status == status, await answer.text()
+    assert answer.headers.get("Retry-After") == retry_after
+    assert answer.headers["Tus-Resumable"] == "1.0.0"
+
+    store.open_error = store.probe_error = None
+    assert (await client.head(path, headers=issued.auth)).headers["Upload-Offset"] == "5"
+    assert (await tus.patch(client, path, issued.auth, 5, b"56789")).status == 204

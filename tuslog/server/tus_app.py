@@ -1,6 +1,7 @@
 """The tus sub-app at /files/: routing (with X-HTTP-Method-Override), version check, CORS,
 and rendering of errors as text/plain with Tus-Resumable."""
 
+import asyncio
 import logging
 
 from aiohttp import HttpVersion11, web
@@ -10,7 +11,7 @@ from tuslog.keys import SETTINGS, STORE
 from tuslog.server import tus_handlers
 from tuslog.server.net import Handler
 from tuslog.server.tus_headers import CHECKSUM_ALGORITHMS, TUS_VERSION
-from tuslog.storage.filestore import is_disk_full, is_storage_fault
+from tuslog.storage.filestore import is_disk_full
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = "Internal server error; retry shortly.\n"
@@ -98,7 +99,7 @@ async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPException as exc:
         response = web.Response(status=exc.status, text=(exc.reason or "error") + "\n")
     except OSError as exc:
-        response = _storage_error(request, exc)
+        response = await _storage_error(request, exc)
     except Exception:
         # Still a tus response (Tus-Resumable, CORS) so that clients retry instead of
         # treating it as a foreign server's error.
@@ -109,16 +110,26 @@ async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
-def _storage_error(request: web.Request, exc: OSError) -> web.Response:
+async def _storage_error(request: web.Request, exc: OSError) -> web.Response:
     """A disk that is full, read-only, unmounted or gone is the operator's to fix and the
-    client's to retry: 507 or 503 with Retry-After, never a 500 that looks like a bug."""
+    client's to retry: 507 for a creation that does not fit, otherwise 503 with
+    Retry-After. Whether the storage as a whole fails is asked of the storage itself (a
+    probe file), so one bad file, a database socket or a bug stays a logged 500."""
     store = request.config_dict[STORE]
     if is_disk_full(exc):
         log.error("tus %s %s: storage full: %s", request.method, request.path, exc)
-        return error_response(errors.NO_SPACE())
-    if is_storage_fault(exc, store):
+        creating = effective_method(request) == "POST"
+        return error_response(errors.NO_SPACE() if creating else errors.DISK_FULL())
+    try:
+        await asyncio.to_thread(store.check_writable)
+    except OSError as probe:
         log.error(
-            "tus %s %s: storage %s unusable: %s", request.method, request.path, store.root, exc
+            "tus %s %s: storage %s unusable: %s (probe: %s)",
+            request.method,
+            request.path,
+            store.root,
+            exc,
+            probe,
         )
         return error_response(errors.STORAGE_UNAVAILABLE())
     log.exception("tus %s %s failed", request.method, request.path)

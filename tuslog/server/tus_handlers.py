@@ -1,6 +1,7 @@
 """tus verbs. Handlers parse HTTP, own the transactions and the lock, and call services."""
 
 import asyncio
+import logging
 import secrets
 from email.utils import format_datetime
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ from tuslog.server.tus_headers import (
     parse_uint,
 )
 from tuslog.services import tokens, uploads
+
+log = logging.getLogger(__name__)
 
 _UPLOAD_ID_CHARS = frozenset("0123456789abcdef")
 
@@ -232,11 +235,14 @@ async def _receive_during_creation(
     """creation-with-upload: whatever happens to the body, the upload exists and the client
     must learn its URL (or it would create another one and use another attempt), so the
     answer stays 201 with the offset that was kept."""
-    async with request.config_dict[LOCKS].hold(upload.id) as held:
-        try:
+    try:
+        async with request.config_dict[LOCKS].hold(upload.id) as held:
             return await tus_receive.receive(request, upload, token, held, checksum)
-        except errors.TuslogError:
-            return upload
+    except errors.TuslogError:
+        return upload
+    except OSError:  # the storage failed under the body: the upload still exists
+        log.exception("creation-with-upload of %s: the body was not stored", upload.id)
+        return upload
 
 
 async def create(request: web.Request) -> web.Response:

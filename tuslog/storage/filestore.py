@@ -45,23 +45,6 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
-# The storage itself failing, not one upload's file: a read-only or lost mount, a vanished
-# directory, wrong permissions.
-_STORAGE_FAULT_ERRNOS = frozenset(
-    {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.ESTALE, errno.ENOTCONN}
-)
-
-
-def is_storage_fault(exc: BaseException, store: "FileStore") -> bool:
-    """Whether ``exc`` means the storage as a whole cannot be used (a 503 that clears
-    when an operator fixes it), rather than a bug or one missing file."""
-    if not isinstance(exc, OSError):
-        return False
-    if exc.errno in _STORAGE_FAULT_ERRNOS:
-        return True
-    return exc.errno == errno.ENOENT and not store.lock_dir.is_dir()
-
-
 class StorageFullError(OSError):
     """The disk filled during a write; ``written`` bytes of that buffer did reach the file."""
 

@@ -11,12 +11,15 @@ the newcomer get a retryable 423.
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from tuslog import errors
+
+log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
 
@@ -125,9 +128,14 @@ class UploadLocks:
 
     def discard(self, upload_id: str) -> None:
         """Remove the lock files of an upload that finished or is gone (call while holding
-        its lock; a waiter that opened the old file notices and opens the new one)."""
-        self.lock_path(upload_id).unlink(missing_ok=True)
-        self.release_path(upload_id).unlink(missing_ok=True)
+        its lock; a waiter that opened the old file notices and opens the new one). What
+        ended the upload is already recorded, so a failure here is only logged: a lock file
+        left behind costs an inode, and locking it later still works."""
+        try:
+            self.lock_path(upload_id).unlink(missing_ok=True)
+            self.release_path(upload_id).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove the lock files of upload %s: %s", upload_id, exc)
 
 
 def _same_file(fd: int, path: Path) -> bool:
