@@ -5,6 +5,7 @@
 import asyncio
 import fcntl
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,7 @@ async def test_bytes_left_by_a_failed_delete_are_removed_by_the_next_janitor(
     settings = make_settings(database_url, tmp_path, upload_expiry=EXPIRY)
     store = _UndeletableStore(settings.storage_dir)
     client: TestClient = await aiohttp_client(create_app(settings, store=store))
-    issued = await issue_token(settings, uploads=3)
+    issued = await issue_token(settings, uploads=6)
     terminated = await tus.create_path(client, issued.auth, 100)
     assert (await tus.patch(client, terminated, issued.auth, 0, b"t" * 40)).status == 204
     idle = await tus.create_path(client, issued.auth, 100)
@@ -196,12 +197,27 @@ async def test_bytes_left_by_a_failed_delete_are_removed_by_the_next_janitor(
     assert _data_path(settings, terminated_id).exists()
     assert _data_path(settings, idle_id).exists()
 
+    # Uploads that live on must keep their bytes: one receiving, a final and its partials.
+    live = await tus.create_path(client, issued.auth, 100)
+    assert (await tus.patch(client, live, issued.auth, 0, b"l" * 30)).status == 204
+    partial = await tus.finished_partial(client, issued.auth, b"part")
+    final = await client.post(
+        "/files/", headers={**issued.auth, "Upload-Concat": f"final;{partial} {partial}"}
+    )
+    assert final.status == 201, await final.text()
+    final_id = final.headers["Location"].rsplit("/", 1)[1]
+
     store.failing = False
     assert await _janitor(client).sweep() == 0  # a new janitor: its first pass looks
     assert not _data_path(settings, terminated_id).exists()
     assert not _data_path(settings, idle_id).exists()
     assert not (settings.storage_dir / ".locks" / f"{terminated_id}.lock").exists()
     assert _data_path(settings, kept_id).read_bytes() == b"k" * 10  # a finished one stays
+    assert _data_path(settings, live.rsplit("/", 1)[1]).read_bytes() == b"l" * 30
+    assert _data_path(settings, final_id).read_bytes() == b"partpart"
+    assert not _data_path(settings, partial.rsplit("/", 1)[1]).exists()  # claimed
+    head = await client.head(live, headers=issued.auth)
+    assert head.headers["Upload-Offset"] == "30"
 
 
 async def test_data_files_without_an_upload_row_are_left_alone(
@@ -210,13 +226,17 @@ async def test_data_files_without_an_upload_row_are_left_alone(
     """A storage directory paired with the wrong database must lose nothing."""
     settings = make_settings(database_url, tmp_path)
     client: TestClient = await aiohttp_client(create_app(settings))
-    stray_id = "ab" + "0" * 30
-    stray = _data_path(settings, stray_id)
-    stray.parent.mkdir(parents=True, exist_ok=True)
-    stray.write_bytes(b"someone's archive")
-    (stray.parent / "notes.txt").write_text("not an upload")
+    old, fresh = (_data_path(settings, shard + "0" * 30) for shard in ("ab", "cd"))
+    for stray in (old, fresh):
+        stray.parent.mkdir(parents=True, exist_ok=True)
+        stray.write_bytes(b"someone's archive")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    (old.parent / "notes.txt").write_text("not an upload")
 
     assert await _janitor(client).remove_leftovers() == 0
-    assert stray.read_bytes() == b"someone's archive"
-    assert (stray.parent / "notes.txt").exists()
-    assert "1 data file(s) in the storage directory belong to no upload" in caplog.text
+    assert old.read_bytes() == fresh.read_bytes() == b"someone's archive"
+    assert (old.parent / "notes.txt").exists()
+    # Only the old one is reported: a fresh one may be a creation not yet committed.
+    assert "1 data file(s) in" in caplog.text
+    assert "belong to no upload in the database and were left alone" in caplog.text

@@ -87,39 +87,39 @@ class Janitor:
             finally:
                 held.release()
         if utcnow() >= self._next_leftover_sweep:
-            self._next_leftover_sweep = utcnow() + LEFTOVER_SWEEP_INTERVAL
             await self.remove_leftovers()
+            self._next_leftover_sweep = utcnow() + LEFTOVER_SWEEP_INTERVAL
         return expired
 
     async def remove_leftovers(self) -> int:
-        """Delete the data files of uploads that ended; returns how many were removed. It
-        stops between batches when the server stops (a long walk must not be cancelled
-        inside a database call; see ``run_forever``)."""
+        """Delete the data files of expired and terminated uploads; returns how many were
+        removed. Between batches it renews the lease, and stops when the lease is lost or
+        the server stops (a long walk must not be cancelled inside a database call; see
+        ``run_forever``)."""
         stored = self._store.stored_ids()
-        removed = unknown = 0
+        removed = 0
+        without_row: list[str] = []
         while not self._stopping.is_set() and (
             batch := await asyncio.to_thread(lambda: list(itertools.islice(stored, 500)))
         ):
             async with self._sessions() as session:
-                ended, without_row = await uploads.leftovers(session, batch)
-            unknown += without_row
+                ended, unknown = await uploads.leftovers(session, batch)
+            without_row += unknown
             for upload_id in ended:
                 removed += await self._remove_leftover(upload_id)
-        if unknown:
-            log.warning(
-                "%d data file(s) in the storage directory belong to no upload in the "
-                "database; left alone (is TUSLOG_DATABASE_URL this storage's database?)",
-                unknown,
-            )
+            if not await self.take_lease():
+                break
+        await self._warn_about_files_without_row(without_row)
         if removed:
             log.info("janitor removed the data of %d ended upload(s) left on disk", removed)
         return removed
 
     async def _remove_leftover(self, upload_id: str) -> int:
-        held = self._locks.try_acquire(upload_id)
-        if held is None:
-            return 0
+        held = None
         try:
+            held = self._locks.try_acquire(upload_id)
+            if held is None:
+                return 0
             removed = await asyncio.to_thread(self._store.delete, upload_id)
             self._locks.discard(upload_id)
             return int(removed)
@@ -127,7 +127,25 @@ class Janitor:
             log.warning("could not remove the data of ended upload %s: %s", upload_id, exc)
             return 0
         finally:
-            held.release()
+            if held is not None:
+                held.release()
+
+    async def _warn_about_files_without_row(self, upload_ids: list[str]) -> None:
+        """Files of no upload are left alone, but an operator should hear of them: left by
+        an interrupted ``ticket delete``, or the storage is not this database's. A file
+        touched within the hour may be a creation whose row is not committed yet."""
+        store = self._store
+        stale = await asyncio.to_thread(
+            lambda: sum(store.untouched_for(upload_id, 3600) for upload_id in upload_ids)
+        )
+        if stale:
+            log.warning(
+                "%d data file(s) in %s belong to no upload in the database and were left "
+                "alone: left by an interrupted 'tuslog ticket delete', or "
+                "TUSLOG_DATABASE_URL is not this storage's database",
+                stale,
+                store.root,
+            )
 
     async def _expire(self, upload_id: str) -> bool:
         async with self._sessions.begin() as session:

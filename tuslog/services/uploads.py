@@ -391,15 +391,16 @@ async def due_for_expiry(session: AsyncSession, now: datetime, limit: int = 500)
     return list(await session.scalars(select(Upload.id).where(expirable(now)).limit(limit)))
 
 
-async def leftovers(session: AsyncSession, stored: list[str]) -> tuple[list[str], int]:
+async def leftovers(session: AsyncSession, stored: list[str]) -> tuple[list[str], list[str]]:
     """Of the ``stored`` upload ids (data files on disk): those of uploads that ended
-    (expired or terminated: their bytes are never read again), and how many have no
-    upload row at all. Those are only counted: a database that is not this storage's
-    (a wrong ``TUSLOG_DATABASE_URL``) must never make the janitor delete customer files."""
+    (expired or terminated: their bytes are never read again), and those with no upload
+    row at all. The latter are never deleted: a creation makes its file before its row,
+    and a database that is not this storage's (a wrong ``TUSLOG_DATABASE_URL``) must
+    never make the janitor delete customer files."""
     query = select(Upload.id, Upload.state).where(Upload.id.in_(stored))
     states = dict((await session.execute(query)).tuples().all())
     ended = [upload_id for upload_id, state in states.items() if state.gone]
-    return ended, len(stored) - len(states)
+    return ended, [upload_id for upload_id in stored if upload_id not in states]
 
 
 async def list_for(session: AsyncSession, number: str | None) -> list[tuple[Upload, str]]:

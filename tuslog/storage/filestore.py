@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,13 @@ class FileStore:
                 upload_id,
                 exc,
             )
+
+    def untouched_for(self, upload_id: str, seconds: float) -> bool:
+        """Whether the upload's data file exists and was not written for ``seconds``."""
+        try:
+            return time.time() - self.path(upload_id).stat().st_mtime >= seconds
+        except FileNotFoundError:
+            return False
 
     def stored_ids(self) -> Iterator[str]:
         """The upload ids that have a data file (``<root>/<id[:2]>/<id>``), in no order."""
