@@ -136,7 +136,7 @@ def test_chunk_with_wrong_checksum_is_discarded(
 
 @pytest.mark.parametrize(
     ("chunk", "cut_after"),
-    [(MiB, 600_000), (8 * MiB, 5_000_000)],  # 8 MiB: read in 1 MiB pieces (socket_reads)
+    [(MiB, 600_000), (8 * MiB, 5_000_000)],  # 8 MiB: long enough for socket_reads
     ids=["1MiB-patches", "8MiB-patches"],
 )
 def test_connection_cut_mid_patch_then_resume_with_a_new_uploader(

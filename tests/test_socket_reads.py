@@ -1,16 +1,29 @@
-"""Bigger socket reads while a long body streams in, on a real asyncio socket transport."""
+"""Bigger socket reads while a long body streams in, on a real asyncio socket transport,
+and in a real PATCH."""
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
+from tests import tus
+from tests.conftest import issue_token
+from tuslog.server.app import create_app
 from tuslog.server.socket_reads import BODY_READ_SIZE, larger_reads
+from tuslog.settings import Settings
+from tuslog.storage.filestore import DataFile, FileStore
+
+MiB = 1024 * 1024
+ASYNCIO_READ_SIZE = 256 * 1024
 
 
 @pytest.fixture
 async def transport() -> AsyncIterator[asyncio.Transport]:
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     yield writer.transport  # type: ignore[misc]
@@ -55,3 +68,53 @@ def test_other_transports_left_alone() -> None:
         with larger_reads(other, None):
             pass
     assert Slotted.max_size == 256 * 1024
+
+
+class _ReadSizeSeenByWrites(FileStore):
+    """The storage seam, observed: the connection's socket read size while the body's
+    bytes are being written (the writes run while the body streams in)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.transports: list[Any] = []
+        self.seen: set[int] = set()
+
+    def open(self, upload_id: str) -> DataFile:
+        return _ObservedFile(self, os.open(self.path(upload_id), os.O_WRONLY))
+
+
+class _ObservedFile(DataFile):
+    def __init__(self, store: _ReadSizeSeenByWrites, fd: int) -> None:
+        super().__init__(fd)
+        self._store = store
+
+    def write_at(self, data: Any, position: int) -> None:
+        self._store.seen.add(self._store.transports[-1].max_size)
+        super().write_at(data, position)
+
+
+async def test_a_long_patch_body_is_read_in_larger_pieces_then_reads_return_to_normal(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    store = _ReadSizeSeenByWrites(settings.storage_dir)
+    app = create_app(settings, store=store)
+
+    @web.middleware
+    async def remember_transport(request: web.Request, handler: Any) -> web.StreamResponse:
+        store.transports.append(request.transport)
+        return await handler(request)
+
+    app.middlewares.insert(0, remember_transport)
+    client = await aiohttp_client(app)
+    issued = await issue_token(settings)
+    body = bytes(range(256)) * (8 * MiB // 256)
+    path = await tus.create_path(client, issued.auth, len(body) + 10)
+    assert (await tus.patch(client, path, issued.auth, 0, body)).status == 204
+    assert store.seen == {BODY_READ_SIZE}
+    assert store.transports[-1].max_size == ASYNCIO_READ_SIZE
+
+    store.seen.clear()  # a short body on the same connection: asyncio's reads
+    assert (await tus.patch(client, path, issued.auth, len(body), b"0123456789")).status == 204
+    assert store.seen == {ASYNCIO_READ_SIZE}
+    stored = settings.storage_dir / path[-32:-30] / path[-32:]
+    assert stored.read_bytes() == body + b"0123456789"

@@ -3,11 +3,14 @@
 asyncio's selector transport reads at most 256 KiB per ``recv`` (its ``max_size``). For
 a body of many megabytes every read becomes a chunk that the event loop, the writer and
 the hash thread each take the GIL for: more, smaller chunks mean more thread hand-offs.
-Reading 1 MiB at a time while such a body arrives took about 10 % less server CPU per
-GiB and gave 10-15 % more throughput, with one PATCH and with 8 MiB PATCHes (bench/,
-issue 2). ``max_size`` is an attribute of asyncio's socket transport, not a documented
-setting: other transports (TLS, uvloop) are left as they are, and the old value is put
-back when the body ends, so small requests on the same connection read as before.
+Reading 1 MiB at a time while such a body arrives took 5-10 % less server CPU per GiB,
+and gave 9-14 % more throughput with one PATCH and 12-37 % with 8 MiB PATCHes
+(alternating A/B runs on tmpfs; bench/README.md, "What was tried"). Each larger read
+also reaches the upload as one chunk, where aiohttp joined (copied) several 256 KiB ones.
+
+``max_size`` is an attribute of asyncio's socket transport, not a documented setting:
+other transports (TLS, uvloop) are left as they are, and the old value is put back when
+the body ends, so small requests on the same connection read as before.
 
 aiohttp's own buffer (``read_bufsize``, 64 KiB) stays small on purpose: it stops reading
 the socket once 128 KiB wait, so a client's hang-up is only noticed after the bytes sent
