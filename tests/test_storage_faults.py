@@ -139,3 +139,21 @@ async def test_a_patch_on_failing_storage_keeps_the_offset_and_says_when_to_retr
     store.open_error = store.probe_error = None
     assert (await client.head(path, headers=issued.auth)).headers["Upload-Offset"] == "5"
     assert (await tus.patch(client, path, issued.auth, 5, b"56789")).status == 204
+
+
+async def test_creation_with_upload_keeps_its_location_when_the_body_cannot_be_stored(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """The upload exists and its attempt is spent: the client must learn its URL."""
+    store = _FailingStore(settings.storage_dir)
+    store.open_error = _error(errno.EIO)
+    client = await aiohttp_client(create_app(settings, store=store))
+    issued = await issue_token(settings, uploads=1)
+
+    headers = {**issued.auth, "Upload-Length": "10", "Content-Type": tus.OCTET}
+    created = await client.post("/files/", headers=headers, data=b"01234")
+    assert created.status == 201, await created.text()
+    assert created.headers["Upload-Offset"] == "0"
+    path = tus.path_of(created.headers["Location"])
+    store.open_error = None
+    assert (await tus.patch(client, path, issued.auth, 0, b"0123456789")).status == 204
