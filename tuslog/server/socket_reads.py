@@ -3,9 +3,10 @@
 asyncio's selector transport reads at most 256 KiB per ``recv`` (its ``max_size``). For
 a body of many megabytes every read becomes a chunk that the event loop, the writer and
 the hash thread each take the GIL for: more, smaller chunks mean more thread hand-offs.
-Reading 1 MiB at a time while such a body arrives took 5-10 % less server CPU per GiB,
-and gave 9-14 % more throughput with one PATCH and 12-37 % with 8 MiB PATCHes
-(alternating A/B runs on tmpfs; bench/README.md, "What was tried"). Each larger read
+Reading 1 MiB at a time while such a body arrives took 3-10 % less server CPU per GiB
+and gave 2-14 % more throughput (median of five runs: 7.5 %) with one PATCH, and 6 % and
+37 % in two runs with 8 MiB PATCHes (alternating A/B runs on tmpfs; bench/README.md,
+"What was tried"). Each larger read
 also reaches the upload as one chunk, where aiohttp joined (copied) several 256 KiB ones.
 
 ``max_size`` is an attribute of asyncio's socket transport, not a documented setting:
