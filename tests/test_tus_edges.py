@@ -5,12 +5,16 @@ rate limit for tokens that are known but used up."""
 import asyncio
 import base64
 import hashlib
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 from tests import tus
 from tests.conftest import issue_token, make_settings
 from tuslog.server.app import create_app
+from tuslog.settings import Settings
+from tuslog.storage.filestore import DataFile, FileStore
 
 
 async def _raw(client: Any, request: bytes) -> list[bytes]:
@@ -114,3 +118,46 @@ async def test_unparsable_request_is_one_quiet_log_line(client: Any, caplog: Any
     assert [r.levelname for r in server_records] == ["INFO"], server_records
     assert server_records[0].exc_info is None
     assert "malformed request from" in server_records[0].getMessage()
+
+
+class _SlowFirstWrite(DataFile):
+    def write_at(self, data: Any, position: int) -> None:
+        if position == 0:
+            time.sleep(1.5)  # a busy volume: the body reader waits for this write
+        super().write_at(data, position)
+
+
+class _SlowFirstWriteStore(FileStore):
+    def open(self, upload_id: str) -> DataFile:
+        return _SlowFirstWrite(os.open(self.path(upload_id), os.O_WRONLY))
+
+
+async def test_bytes_that_arrived_before_a_hang_up_are_kept_even_if_not_yet_read(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """The client hangs up while the server waits for its disk: the last bytes sit in
+    aiohttp's buffer, unread, and aiohttp drops them with the connection. They were
+    received, so the upload keeps them (DESIGN §2.2)."""
+    mib = 1024 * 1024
+    client = await aiohttp_client(create_app(settings, _SlowFirstWriteStore(settings.storage_dir)))
+    issued = await issue_token(settings)
+    path = await tus.create_path(client, issued.auth, 16 * mib)
+    body = os.urandom(8 * mib + 50_000)
+
+    _, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(tus.raw_patch_head(path, issued.auth, 0, Content_Length=16 * mib))
+    writer.write(body[: 8 * mib])
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the server now waits for its first write
+    writer.write(body[8 * mib :])
+    await writer.drain()
+    writer.close()
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while (await client.head(path, headers=issued.auth)).headers["Upload-Offset"] == "0":
+        assert asyncio.get_running_loop().time() < deadline, "the cut PATCH never ended"
+        await asyncio.sleep(0.1)
+    head = await client.head(path, headers=issued.auth)
+    assert head.headers["Upload-Offset"] == str(len(body))
+    upload_id = path.rsplit("/", 1)[1]
+    assert (settings.storage_dir / upload_id[:2] / upload_id).read_bytes() == body

@@ -8,6 +8,7 @@ import asyncio
 import enum
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,6 +56,31 @@ class _StopReading(TimeoutError):
     def __init__(self, reason: Stop) -> None:
         super().__init__(reason.value)
         self.reason = reason
+
+
+# Stops after which the body bytes aiohttp already holds are still the client's to keep.
+_SALVAGEABLE = frozenset({Stop.DISCONNECTED, Stop.RELEASED, Stop.SHUTDOWN})
+
+
+def buffered_body(content: StreamReader) -> list[bytes]:
+    """The body bytes aiohttp had received but not yet handed over when the read stopped.
+
+    On a lost connection aiohttp fails the next read even though up to 128 KiB of the
+    body wait in its buffer. They arrived in order right after the bytes already read, so
+    the upload keeps them: a dropped connection keeps every byte received (DESIGN §2.2).
+    This reads aiohttp's private buffer without changing it; if the buffer does not have
+    the shape and size aiohttp reports, nothing is taken."""
+    chunks = getattr(content, "_buffer", None)
+    offset = getattr(content, "_buffer_offset", 0)
+    size = getattr(content, "_size", None)
+    if not isinstance(chunks, deque) or not isinstance(offset, int) or not isinstance(size, int):
+        return []
+    salvaged = [bytes(chunk) for chunk in chunks]
+    if salvaged and offset:
+        salvaged[0] = salvaged[0][offset:]
+    if sum(map(len, salvaged)) != size:
+        return []
+    return [chunk for chunk in salvaged if chunk]
 
 
 @dataclass
@@ -123,7 +149,7 @@ class BodyReceiver:
         )
         watcher = asyncio.create_task(self._watch())
         try:
-            stop = await self._pump()
+            stop = await self._pump_to_the_end()
         finally:
             watcher.cancel()
             self._held.on_release_request(None)
@@ -131,6 +157,21 @@ class BodyReceiver:
         if self._cancelled:
             raise asyncio.CancelledError
         return received
+
+    async def _pump_to_the_end(self) -> Stop | None:
+        """Run the pump in a task of its own. A server that cancels the handlers of lost
+        connections (aiohttp's ``handler_cancellation``, on in its test server) must not
+        cut it off while a write is in flight: the lock would be released under a
+        running write, and the bytes written would never be recorded. The pump is told to
+        stop reading, and its writes end first; the cancellation goes on after ``_finish``."""
+        pump = asyncio.ensure_future(self._pump())
+        while True:
+            try:
+                return await asyncio.shield(pump)
+            except asyncio.CancelledError:
+                self._cancelled = True
+                if not pump.done():
+                    self._stop(Stop.DISCONNECTED)
 
     def _stop(self, reason: Stop) -> None:
         if self._content.exception() is None:
@@ -173,8 +214,8 @@ class BodyReceiver:
                     stop = exc.reason
                     break
                 except asyncio.CancelledError:
-                    # The server cancels handlers of lost connections (if configured so):
-                    # save what arrived first, then let the cancellation through (run()).
+                    # Only the event loop's own shutdown cancels the pump itself (see
+                    # _pump_to_the_end): save what arrived first, then let it through.
                     self._cancelled = True
                     stop = Stop.DISCONNECTED
                     break
@@ -206,6 +247,13 @@ class BodyReceiver:
                     await self._settle(pending)
                     pending = None
                     self._checkpoint_in_background()
+            if stop in _SALVAGEABLE:
+                for chunk in buffered_body(self._content):
+                    if position + size + len(chunk) > self._limit:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    await self._hash_soon(chunk)
             previous, pending = pending, None
             if chunks:
                 # The last write runs beside the one still in flight and syncs once that

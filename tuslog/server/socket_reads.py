@@ -14,9 +14,11 @@ other transports (TLS, uvloop) are left as they are, and the old value is put ba
 the body ends, so small requests on the same connection read as before.
 
 aiohttp's own buffer (``read_bufsize``, 64 KiB) stays small on purpose: it stops reading
-the socket once 128 KiB wait, so a client's hang-up is only noticed after the bytes sent
-before it were handed to the upload. aiohttp drops a body's buffered bytes when the
-connection is lost: with a 1 MiB buffer, a PATCH cut early lost everything it had sent.
+the socket once 128 KiB wait, so a client's hang-up is mostly noticed only after the
+bytes sent before it were handed to the upload. aiohttp drops a body's buffered bytes
+when the connection is lost; ``receive.buffered_body`` takes them back from aiohttp's
+private buffer, a fallback that should stay small. With a 1 MiB buffer (and without that
+fallback) a PATCH cut early lost everything it had sent.
 """
 
 from collections.abc import Iterator
