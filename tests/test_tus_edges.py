@@ -6,14 +6,13 @@ import asyncio
 import base64
 import hashlib
 import os
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
 from tests import tus
 from tests.conftest import issue_token, make_settings
 from tuslog.server.app import create_app
-from tuslog.settings import Settings
 from tuslog.storage.filestore import DataFile, FileStore
 
 
@@ -120,44 +119,62 @@ async def test_unparsable_request_is_one_quiet_log_line(client: Any, caplog: Any
     assert "malformed request from" in server_records[0].getMessage()
 
 
-class _SlowFirstWrite(DataFile):
+class _HeldFirstWrite(DataFile):
+    """The storage seam: the first write of an upload waits until the test lets it go."""
+
+    started = threading.Event()
+    go_on = threading.Event()
+
     def write_at(self, data: Any, position: int) -> None:
         if position == 0:
-            time.sleep(1.5)  # a busy volume: the body reader waits for this write
+            self.started.set()
+            assert self.go_on.wait(30), "the test never let the write go on"
         super().write_at(data, position)
 
 
-class _SlowFirstWriteStore(FileStore):
+class _HeldFirstWriteStore(FileStore):
     def open(self, upload_id: str) -> DataFile:
-        return _SlowFirstWrite(os.open(self.path(upload_id), os.O_WRONLY))
+        return _HeldFirstWrite(os.open(self.path(upload_id), os.O_WRONLY))
 
 
 async def test_bytes_that_arrived_before_a_hang_up_are_kept_even_if_not_yet_read(
-    aiohttp_client: Any, settings: Settings
+    aiohttp_client: Any, database_url: str, tmp_path: Path
 ) -> None:
     """The client hangs up while the server waits for its disk: the last bytes sit in
-    aiohttp's buffer, unread, and aiohttp drops them with the connection. They were
-    received, so the upload keeps them (DESIGN §2.2)."""
+    aiohttp's buffer, unread, and aiohttp drops them with the connection (and cancels
+    the handler: its test server does). They reached the server, so the upload keeps
+    them (DESIGN §2.2)."""
     mib = 1024 * 1024
-    client = await aiohttp_client(create_app(settings, _SlowFirstWriteStore(settings.storage_dir)))
+    # A checkpoint is due at exactly 8 MiB (never earlier): there the reader waits for the
+    # held write, with all 8 MiB read.
+    settings = make_settings(
+        database_url, tmp_path, checkpoint_bytes=8 * mib, checkpoint_seconds=60
+    )
+    store = _HeldFirstWriteStore(settings.storage_dir)
+    client = await aiohttp_client(create_app(settings, store))
     issued = await issue_token(settings)
     path = await tus.create_path(client, issued.auth, 16 * mib)
     body = os.urandom(8 * mib + 50_000)
+    _HeldFirstWrite.started.clear()
+    _HeldFirstWrite.go_on.clear()
 
     _, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(tus.raw_patch_head(path, issued.auth, 0, Content_Length=16 * mib))
     writer.write(body[: 8 * mib])
     await writer.drain()
-    await asyncio.sleep(0.3)  # the server now waits for its first write
+    assert await asyncio.to_thread(_HeldFirstWrite.started.wait, 10)
+    await asyncio.sleep(1)  # the reader now waits for the held write, at 8 MiB
     writer.write(body[8 * mib :])
     await writer.drain()
     writer.close()
+    await asyncio.sleep(0.5)  # the server sees the hang-up; the tail waits, unread
+    _HeldFirstWrite.go_on.set()
 
-    deadline = asyncio.get_running_loop().time() + 10
-    while (await client.head(path, headers=issued.auth)).headers["Upload-Offset"] == "0":
-        assert asyncio.get_running_loop().time() < deadline, "the cut PATCH never ended"
+    deadline = asyncio.get_running_loop().time() + 15
+    offset = "0"
+    while offset != str(len(body)):
+        assert asyncio.get_running_loop().time() < deadline, f"offset stays at {offset}"
         await asyncio.sleep(0.1)
-    head = await client.head(path, headers=issued.auth)
-    assert head.headers["Upload-Offset"] == str(len(body))
+        offset = (await client.head(path, headers=issued.auth)).headers["Upload-Offset"]
     upload_id = path.rsplit("/", 1)[1]
     assert (settings.storage_dir / upload_id[:2] / upload_id).read_bytes() == body

@@ -65,11 +65,13 @@ _SALVAGEABLE = frozenset({Stop.DISCONNECTED, Stop.RELEASED, Stop.SHUTDOWN})
 def buffered_body(content: StreamReader) -> list[bytes]:
     """The body bytes aiohttp had received but not yet handed over when the read stopped.
 
-    On a lost connection aiohttp fails the next read even though up to 128 KiB of the
-    body wait in its buffer. They arrived in order right after the bytes already read, so
-    the upload keeps them: a dropped connection keeps every byte received (DESIGN §2.2).
-    This reads aiohttp's private buffer without changing it; if the buffer does not have
-    the shape and size aiohttp reports, nothing is taken."""
+    On a lost connection aiohttp fails the next read even though body bytes wait in its
+    buffer (up to one socket read, 1 MiB during long bodies, plus 128 KiB). They arrived
+    in order right after the bytes already read, so the upload keeps them (DESIGN §2.2).
+    Bytes of a chunked body that aiohttp's parser had not decoded yet are lost with the
+    connection; the client sends them again. This reads aiohttp's private buffer without
+    changing it; if the buffer does not have the shape and size aiohttp reports, nothing
+    is taken."""
     chunks = getattr(content, "_buffer", None)
     offset = getattr(content, "_buffer_offset", 0)
     size = getattr(content, "_size", None)
@@ -144,34 +146,40 @@ class BodyReceiver:
         self._last_checkpoint = time.monotonic()
 
     async def run(self) -> Received:
+        """Receive in a task of its own, shielded from the handler's cancellation. A
+        server that cancels the handlers of lost connections (aiohttp's
+        ``handler_cancellation``, on in its test server) must not cut it off: the lock
+        would be released under a running write, and bytes already synced would never be
+        recorded. The reading is told to stop instead; the writes end and the offset is
+        recorded, then the cancellation goes on."""
         self._held.on_release_request(
             lambda shutdown: self._stop(Stop.SHUTDOWN if shutdown else Stop.RELEASED)
         )
-        watcher = asyncio.create_task(self._watch())
+        work = asyncio.ensure_future(self._receive())
         try:
-            stop = await self._pump_to_the_end()
+            while True:
+                try:
+                    received = await asyncio.shield(work)
+                    break
+                except asyncio.CancelledError:
+                    self._cancelled = True
+                    if work.done():  # cancelled itself (the loop's teardown), or finished
+                        received = work.result()
+                        break
+                    self._stop(Stop.DISCONNECTED)
         finally:
-            watcher.cancel()
             self._held.on_release_request(None)
-        received = await self._finish(stop)
         if self._cancelled:
             raise asyncio.CancelledError
         return received
 
-    async def _pump_to_the_end(self) -> Stop | None:
-        """Run the pump in a task of its own. A server that cancels the handlers of lost
-        connections (aiohttp's ``handler_cancellation``, on in its test server) must not
-        cut it off while a write is in flight: the lock would be released under a
-        running write, and the bytes written would never be recorded. The pump is told to
-        stop reading, and its writes end first; the cancellation goes on after ``_finish``."""
-        pump = asyncio.ensure_future(self._pump())
-        while True:
-            try:
-                return await asyncio.shield(pump)
-            except asyncio.CancelledError:
-                self._cancelled = True
-                if not pump.done():
-                    self._stop(Stop.DISCONNECTED)
+    async def _receive(self) -> Received:
+        watcher = asyncio.create_task(self._watch())
+        try:
+            stop = await self._pump()
+        finally:
+            watcher.cancel()
+        return await self._finish(stop)
 
     def _stop(self, reason: Stop) -> None:
         if self._content.exception() is None:
@@ -214,8 +222,9 @@ class BodyReceiver:
                     stop = exc.reason
                     break
                 except asyncio.CancelledError:
-                    # Only the event loop's own shutdown cancels the pump itself (see
-                    # _pump_to_the_end): save what arrived first, then let it through.
+                    # aiohttp's shutdown sets a CancelledError as the body's exception, and
+                    # the loop's teardown may cancel this task (see run()): save what
+                    # arrived first, then let the cancellation through.
                     self._cancelled = True
                     stop = Stop.DISCONNECTED
                     break
@@ -360,7 +369,9 @@ class BodyReceiver:
 
     async def _settle(self, pending: asyncio.Future[Any] | None) -> None:
         if pending is not None:
-            await pending
+            # Shielded: if this is cancelled, the write thread still runs, and the pump's
+            # last wait must see the write itself end, not a cancelled wrapper.
+            await asyncio.shield(pending)
 
     def _checkpoint_due(self, received: int) -> bool:
         """Time to make the received bytes durable and record their offset: every
