@@ -1,13 +1,17 @@
 """A body receiver whose handler is cancelled (aiohttp's ``handler_cancellation``, a
-server shutting down) while a write is in flight: the writes end and the offset is
-recorded before the cancellation goes on, and a cancelled receiver never spins.
+server shutting down) while a write is in flight: no write outlives the receiver (its
+caller then releases the upload's lock), the offset of what was written is recorded, and
+a cancelled receiver never spins.
 
-The receiver runs on a real aiohttp StreamReader, a real data file and a real lock; only
-the disk is slow (the storage seam), and the offset records go to a list."""
+The receiver reads a real aiohttp StreamReader on a real connection and writes a real
+data file under a real lock; only the disk is held back (the storage seam), and the
+offset records go to a list."""
 
 import asyncio
 import os
-import time
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +24,73 @@ from tuslog.storage.filestore import DataFile, FileStore
 from tuslog.storage.locks import UploadLocks
 
 UPLOAD_ID = "ab" * 16
+BATCH = WRITE_BUFFER + 10  # one read of this size makes one write
 
 
-class _SlowDisk(DataFile):
+class _HeldDisk(DataFile):
+    """Every write waits until the test lets it go on; ``writing`` tells if one runs."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(fd)
+        self.started = threading.Event()
+        self.go_on = threading.Event()
+        self.writing = False
+
     def write_at(self, data: Any, position: int) -> None:
-        time.sleep(0.5)
-        super().write_at(data, position)
+        self.writing = True
+        self.started.set()
+        try:
+            assert self.go_on.wait(30), "the test never let the write go on"
+            super().write_at(data, position)
+        finally:
+            self.writing = False
 
 
-async def _receiver(tmp_path: Path, recorded: list[int]) -> tuple[BodyReceiver, StreamReader]:
+@dataclass
+class _Setup:
+    receiver: BodyReceiver
+    content: StreamReader
+    disk: _HeldDisk
+    recorded: list[int] = field(default_factory=list)
+
+
+@pytest.fixture
+async def connection() -> AsyncIterator[asyncio.Transport]:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    _, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    yield writer.transport  # type: ignore[misc]
+    writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def _setup(
+    tmp_path: Path,
+    transport: asyncio.Transport,
+    record: Callable[[list[int], int], Awaitable[None]] | None = None,
+) -> _Setup:
     store = FileStore(tmp_path / "uploads")
     store.prepare()
     store.create(UPLOAD_ID)
-    locks = UploadLocks(store.lock_dir, release_timeout=2.0)
-    held = await locks.acquire(UPLOAD_ID)
-    loop = asyncio.get_running_loop()
-    content = StreamReader(BaseProtocol(loop), 1 << 30, loop=loop)  # never pauses reading
+    held = await UploadLocks(store.lock_dir, release_timeout=2.0).acquire(UPLOAD_ID)
+    protocol = BaseProtocol(asyncio.get_running_loop())
+    protocol.transport = transport  # a live connection: reads wait for data
+    content = StreamReader(protocol, 1 << 30, loop=asyncio.get_running_loop())  # no pausing
+    disk = _HeldDisk(os.open(store.path(UPLOAD_ID), os.O_WRONLY))
+    recorded: list[int] = []
 
-    async def record(offset: int) -> None:
-        recorded.append(offset)
+    async def record_offset(offset: int) -> None:
+        if record is not None:
+            await record(recorded, offset)
+        else:
+            recorded.append(offset)
 
     async def allowed() -> bool:
         return True
 
     receiver = BodyReceiver(
         content=content,
-        data=_SlowDisk(os.open(store.path(UPLOAD_ID), os.O_WRONLY)),
+        data=disk,
         start=0,
         limit=1 << 40,
         body_length=None,
@@ -54,39 +99,71 @@ async def _receiver(tmp_path: Path, recorded: list[int]) -> tuple[BodyReceiver, 
         hashing=None,
         keep_hash=False,
         checksum=None,
-        record_offset=record,
+        record_offset=record_offset,
         still_allowed=allowed,
     )
-    return receiver, content
+    return _Setup(receiver, content, disk, recorded)
 
 
-async def test_a_cancelled_handler_waits_for_its_writes_and_records_them(
-    tmp_path: Path,
+async def _until(event: threading.Event) -> None:
+    assert await asyncio.to_thread(event.wait, 10)
+
+
+async def test_a_handler_cancelled_mid_body_waits_for_its_write_and_records_it(
+    tmp_path: Path, connection: asyncio.Transport
 ) -> None:
-    recorded: list[int] = []
-    receiver, content = await _receiver(tmp_path, recorded)
-    handler = asyncio.ensure_future(receiver.run())
-    content.feed_data(b"x" * (WRITE_BUFFER + 10))
-    content.feed_data(b"y" * (WRITE_BUFFER + 10))  # the second batch waits for the first
-    await asyncio.sleep(0.2)
-    handler.cancel()  # the connection is lost while the slow write runs
+    setup = await _setup(tmp_path, connection)
+    handler = asyncio.ensure_future(setup.receiver.run())
+    setup.content.feed_data(b"x" * BATCH)
+    await _until(setup.disk.started)  # the first write runs, held
+    setup.content.feed_data(b"y" * BATCH)
+    await asyncio.sleep(0.2)  # the reader took it and now waits for the first write
+    handler.cancel()  # the connection is lost
+    await asyncio.sleep(0.3)
+    assert not handler.done()  # it waits for the writes
+    setup.disk.go_on.set()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(handler, 10)
-    assert recorded == [2 * (WRITE_BUFFER + 10)]
+    assert not setup.disk.writing
+    assert setup.recorded == [2 * BATCH]
 
 
-async def test_cancelling_every_task_ends_the_receiver_at_once(tmp_path: Path) -> None:
-    """What a server's teardown does: the receiver's own task is cancelled too."""
-    recorded: list[int] = []
-    receiver, content = await _receiver(tmp_path, recorded)
-    handler = asyncio.ensure_future(receiver.run())
-    content.feed_data(b"x" * (WRITE_BUFFER + 10))
-    content.feed_data(b"y" * (WRITE_BUFFER + 10))
-    await asyncio.sleep(0.2)
+async def test_a_cancelled_offset_record_still_completes(
+    tmp_path: Path, connection: asyncio.Transport
+) -> None:
+    recording = asyncio.Event()
+
+    async def slow_record(recorded: list[int], offset: int) -> None:
+        recording.set()
+        await asyncio.sleep(0.3)  # a slow database commit
+        recorded.append(offset)
+
+    setup = await _setup(tmp_path, connection, slow_record)
+    setup.disk.go_on.set()
+    handler = asyncio.ensure_future(setup.receiver.run())
+    setup.content.feed_data(b"x" * 1000)
+    setup.content.feed_eof()
+    await asyncio.wait_for(recording.wait(), 10)
+    handler.cancel()  # the client hangs up while its offset is being recorded
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(handler, 10)
+    assert setup.recorded == [1000]
+
+
+async def test_cancelling_every_task_ends_the_receiver_once_no_write_runs(
+    tmp_path: Path, connection: asyncio.Transport
+) -> None:
+    """What a server's teardown does: the receiver's own task is cancelled too. It must
+    end (no spinning) and no write may still run when it does."""
+    setup = await _setup(tmp_path, connection)
+    handler = asyncio.ensure_future(setup.receiver.run())
+    setup.content.feed_data(b"x" * BATCH)
+    setup.content.feed_eof()  # the body ended right after a write was sent
+    await _until(setup.disk.started)
+    asyncio.get_running_loop().call_later(0.3, setup.disk.go_on.set)
     for task in asyncio.all_tasks():
         if task is not asyncio.current_task():
             task.cancel()
-    started = time.monotonic()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(handler, 10)
-    assert time.monotonic() - started < 5
+    assert not setup.disk.writing

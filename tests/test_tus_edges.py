@@ -159,16 +159,18 @@ async def test_bytes_that_arrived_before_a_hang_up_are_kept_even_if_not_yet_read
     _HeldFirstWrite.go_on.clear()
 
     _, writer = await asyncio.open_connection(client.host, client.port)
-    writer.write(tus.raw_patch_head(path, issued.auth, 0, Content_Length=16 * mib))
-    writer.write(body[: 8 * mib])
-    await writer.drain()
-    assert await asyncio.to_thread(_HeldFirstWrite.started.wait, 10)
-    await asyncio.sleep(1)  # the reader now waits for the held write, at 8 MiB
-    writer.write(body[8 * mib :])
-    await writer.drain()
-    writer.close()
-    await asyncio.sleep(0.5)  # the server sees the hang-up; the tail waits, unread
-    _HeldFirstWrite.go_on.set()
+    try:
+        writer.write(tus.raw_patch_head(path, issued.auth, 0, Content_Length=16 * mib))
+        writer.write(body[: 8 * mib])
+        await writer.drain()
+        assert await asyncio.to_thread(_HeldFirstWrite.started.wait, 10)
+        await asyncio.sleep(1)  # the reader now waits for the held write, at 8 MiB
+        writer.write(body[8 * mib :])
+        await writer.drain()
+        writer.close()
+        await asyncio.sleep(0.5)  # the server sees the hang-up; the tail waits, unread
+    finally:
+        _HeldFirstWrite.go_on.set()
 
     deadline = asyncio.get_running_loop().time() + 15
     offset = "0"

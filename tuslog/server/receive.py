@@ -85,6 +85,17 @@ def buffered_body(content: StreamReader) -> list[bytes]:
     return [chunk for chunk in salvaged if chunk]
 
 
+async def _to_the_end(function: Callable[..., None], *args: Any) -> None:
+    """Run ``function`` in a thread and wait for it even if cancelled meanwhile: a change
+    to the data file must not land after the caller released the upload's lock."""
+    job = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        await asyncio.shield(job)
+    except asyncio.CancelledError:
+        await asyncio.wait([job])
+        raise
+
+
 @dataclass
 class Received:
     offset: int
@@ -277,8 +288,11 @@ class BodyReceiver:
                 raise
             return Stop.DISK_FULL
         finally:
-            if pending is not None:
-                await asyncio.wait([pending])
+            # However the pump ends (cancelled too), no write may outlive it: the caller
+            # then releases the lock. The last write waits for the one before it.
+            last = self._last_write
+            if last is not None and not last.done():
+                await asyncio.wait([asyncio.wrap_future(last)])
             if self._syncing is not None:
                 await asyncio.wait([self._syncing])
         return stop
@@ -415,7 +429,7 @@ class BodyReceiver:
                 await self._hashing.settled()
             checksum_ok = stop is None and self._chunk_hash.digest() == self._checksum.digest
             if not checksum_ok:
-                await asyncio.to_thread(self._data.truncate, self._start)
+                await _to_the_end(self._data.truncate, self._start)
                 return Received(self._start, stop, checksum_ok, None)
         await self._checkpoint()
         # The running hash is only worth keeping if it covers exactly the durable bytes.
