@@ -26,10 +26,9 @@ from tuslog.server.tus_headers import (
     parse_uint,
 )
 from tuslog.services import tokens, uploads
+from tuslog.storage.filestore import is_upload_id
 
 log = logging.getLogger(__name__)
-
-_UPLOAD_ID_CHARS = frozenset("0123456789abcdef")
 
 
 def upload_headers(upload: Upload, ticket: str, *, full: bool = False) -> dict[str, str]:
@@ -83,7 +82,7 @@ async def authorize(request: web.Request) -> UploadToken:
 
 def _upload_id(request: web.Request) -> str:
     upload_id = request.match_info["upload_id"]
-    if len(upload_id) != 32 or not _UPLOAD_ID_CHARS.issuperset(upload_id):
+    if not is_upload_id(upload_id):
         raise errors.UPLOAD_NOT_FOUND()
     return upload_id
 

@@ -21,9 +21,14 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 _COPY_BLOCK = 4 * 1024 * 1024
-_ID_LENGTH = 32
 _HEX = frozenset("0123456789abcdef")
 _SYNC_FILE_RANGE_WRITE = 2
+
+
+def is_upload_id(name: str) -> bool:
+    """An upload id as the server makes them (128 random bits, lower-case hex): the only
+    names accepted in upload URLs, and the only data file names the store recognises."""
+    return len(name) == 32 and _HEX.issuperset(name)
 
 
 def _load_sync_file_range() -> Any:
@@ -205,9 +210,8 @@ class FileStore:
                     for entry in files:
                         name = entry.name
                         if (
-                            len(name) == _ID_LENGTH
+                            is_upload_id(name)
                             and name.startswith(shard.name)
-                            and _HEX.issuperset(name)
                             and entry.is_file(follow_symlinks=False)
                         ):
                             yield name
