@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests import dbs
+from tuslog.app import create_app
 from tuslog.db.engine import create_engine, session_factory
-from tuslog.server.app import create_app
 from tuslog.services import tickets, tokens
 from tuslog.settings import Settings, load_settings
 

@@ -62,6 +62,13 @@ class PostgresDatabases:
         self.created.append(name)
         return self.url_for(name)
 
+    async def new_empty(self) -> str:
+        """A database with no schema at all (for migration tests)."""
+        name = f"tuslog_t_{secrets.token_hex(6)}"
+        await self._admin(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.url_for(name)
+
     async def teardown(self) -> None:
         for name in [*self.created, self.template]:
             await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -19,11 +19,12 @@ from sqlalchemy import func, select
 
 from tests import tus
 from tests.conftest import Issued, issue_token, make_settings
+from tests.fakes import FaultyStore, data_path
+from tuslog.app import create_app
 from tuslog.db.models import Upload, UploadToken
-from tuslog.keys import SESSIONS
-from tuslog.server.app import create_app
+from tuslog.keys import DATABASE
 from tuslog.settings import Settings
-from tuslog.storage.filestore import DataFile, FileStore, StorageFullError
+from tuslog.storage.store import StorageFullError
 
 MiB = 1024 * 1024
 
@@ -33,7 +34,7 @@ def _upload_id(path: str) -> str:
 
 
 def _stored(settings: Settings, upload_id: str) -> bytes:
-    return (settings.storage_dir / upload_id[:2] / upload_id).read_bytes()
+    return data_path(settings.storage_dir, upload_id).read_bytes()
 
 
 def _data_files(settings: Settings) -> list[Path]:
@@ -50,7 +51,7 @@ async def _head(client: TestClient, path: str, auth: dict[str, str]) -> Any:
 async def test_concurrent_creations_on_a_one_upload_token(
     client: TestClient, settings: Settings
 ) -> None:
-    sessions = client.app[SESSIONS]
+    database = client.app[DATABASE]
     for round_ in range(5):
         issued = await issue_token(settings, ticket=f"SR-R{round_}", uploads=1)
         responses = await asyncio.gather(
@@ -62,7 +63,7 @@ async def test_concurrent_creations_on_a_one_upload_token(
             if response.status == 401:
                 assert response.headers["WWW-Authenticate"].startswith("Bearer")
                 assert "Location" not in response.headers
-        async with sessions() as session:
+        async with database.session() as session:
             token = await session.scalar(
                 select(UploadToken).where(UploadToken.prefix == issued.prefix)
             )
@@ -76,40 +77,34 @@ async def test_concurrent_creations_on_a_one_upload_token(
 
 
 # --- disk full ---------------------------------------------------------------------------
-class _FullDataFile(DataFile):
-    def __init__(self, fd: int, store: "FillingStore") -> None:
-        super().__init__(fd)
-        self._store = store
+def filling_store(root: Path) -> tuple[FaultyStore, list[int | None]]:
+    """The real store, except that a data file cannot grow past ``capacity[0]`` bytes (the
+    disk "fills"); ``None`` is "space was freed"."""
+    store = FaultyStore(root)
+    capacity: list[int | None] = [None]
 
-    def write_at(self, data: bytes | bytearray | memoryview, position: int) -> None:
-        capacity = self._store.capacity
-        if capacity is not None and position + len(data) > capacity:
-            fits = max(0, capacity - position)
-            super().write_at(memoryview(data)[:fits], position)
+    def write_at(real: Any, data: bytes | bytearray | memoryview, position: int) -> None:
+        limit = capacity[0]
+        if limit is not None and position + len(data) > limit:
+            fits = max(0, limit - position)
+            real(memoryview(data)[:fits], position)
             raise StorageFullError(fits)
-        super().write_at(data, position)
+        real(data, position)
 
-
-class FillingStore(FileStore):
-    """The real FileStore, except that a data file cannot grow past ``capacity`` bytes
-    (the disk "fills"); ``capacity = None`` is "space was freed"."""
-
-    capacity: int | None = None
-
-    def open(self, upload_id: str) -> DataFile:
-        return _FullDataFile(os.open(self.path(upload_id), os.O_WRONLY), self)
+    store.intercept("writer.write_at", write_at)
+    return store, capacity
 
 
 async def test_disk_full_mid_patch_keeps_bytes_and_resumes(
     aiohttp_client: Any, settings: Settings, issued: Issued
 ) -> None:
-    store = FillingStore(settings.storage_dir)
+    store, capacity = filling_store(settings.storage_dir)
     client = await aiohttp_client(create_app(settings, store=store))
     data = os.urandom(10 * MiB + 99)
     meta = tus.metadata(sha256=hashlib.sha256(data).hexdigest())
     path = await tus.create_path(client, issued.auth, len(data), Upload_Metadata=meta)
     upload_id = _upload_id(path)
-    store.capacity = full = 6 * MiB + 12345
+    capacity[0] = full = 6 * MiB + 12345
 
     response = await tus.patch(client, path, issued.auth, 0, data)
     assert response.status == 503, await response.text()
@@ -124,7 +119,7 @@ async def test_disk_full_mid_patch_keeps_bytes_and_resumes(
     assert (response.status, response.headers["Upload-Offset"]) == (503, str(full))
     assert _stored(settings, upload_id) == data[:full]
 
-    store.capacity = None  # space was freed
+    capacity[0] = None  # space was freed
     headers = await _head(client, path, issued.auth)
     assert (headers["Upload-Offset"], headers["Tuslog-Upload-State"]) == (str(full), "receiving")
     response = await tus.patch(client, path, issued.auth, full, data[full:])
@@ -137,72 +132,42 @@ async def test_disk_full_mid_patch_keeps_bytes_and_resumes(
     assert _stored(settings, upload_id) == data
 
 
-class _SyncFullDataFile(DataFile):
-    def __init__(self, fd: int, store: "SyncFullStore") -> None:
-        super().__init__(fd)
-        self._store = store
-
-    def sync(self) -> None:
-        if self._store.full:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        super().sync()
-
-
-class SyncFullStore(FileStore):
-    """The disk fills as fdatasync reports it (NFS, quotas: fsync(2) lists ENOSPC and
-    EDQUOT), not at write time."""
-
-    full = False
-
-    def open(self, upload_id: str) -> DataFile:
-        return _SyncFullDataFile(os.open(self.path(upload_id), os.O_WRONLY), self)
-
-
 async def test_disk_full_reported_by_fdatasync(
     aiohttp_client: Any, settings: Settings, issued: Issued
 ) -> None:
-    store = SyncFullStore(settings.storage_dir)
+    """The disk fills as fdatasync reports it (NFS, quotas: fsync(2) lists ENOSPC and
+    EDQUOT), not at write time."""
+    store = FaultyStore(settings.storage_dir)
     client = await aiohttp_client(create_app(settings, store=store))
     data = os.urandom(3 * MiB)
     path = await tus.create_path(client, issued.auth, len(data))
-    store.full = True
+    store.fail("writer.sync", OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
     response = await tus.patch(client, path, issued.auth, 0, data)
     assert response.status == 503, await response.text()
     assert int(response.headers["Retry-After"]) > 0
     said = response.headers["Upload-Offset"]
     assert (await _head(client, path, issued.auth))["Upload-Offset"] == said
-    store.full = False
+    store.fail("writer.sync", None)
     response = await tus.patch(client, path, issued.auth, int(said), data[int(said) :])
     assert (response.status, response.headers["Upload-Offset"]) == (204, str(len(data)))
     assert _stored(settings, _upload_id(path)) == data
 
 
-class _WritebackLostDataFile(DataFile):
-    """The first fdatasync reports ENOSPC (the writeback failed); Linux reports such an
-    error once per open file, so later ones "succeed" although the pages never landed."""
-
-    def __init__(self, fd: int, store: "WritebackLostStore") -> None:
-        super().__init__(fd)
-        self._store = store
-
-    def sync(self) -> None:
-        self._store.syncs += 1
-        if self._store.syncs == 1:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        super().sync()
-
-
-class WritebackLostStore(FileStore):
-    syncs = 0
-
-    def open(self, upload_id: str) -> DataFile:
-        return _WritebackLostDataFile(os.open(self.path(upload_id), os.O_WRONLY), self)
-
-
 async def test_a_failed_fdatasync_is_not_trusted_on_a_second_try(
     aiohttp_client: Any, settings: Settings, issued: Issued
 ) -> None:
-    store = WritebackLostStore(settings.storage_dir)
+    """The first fdatasync reports ENOSPC (the writeback failed); Linux reports such an
+    error once per open file, so later ones "succeed" although the pages never landed."""
+    store = FaultyStore(settings.storage_dir)
+    syncs = []
+
+    def sync(real: Any) -> None:
+        syncs.append(1)
+        if len(syncs) == 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real()
+
+    store.intercept("writer.sync", sync)
     client = await aiohttp_client(create_app(settings, store=store))
     data = os.urandom(100_000)  # one write, which also syncs
     path = await tus.create_path(client, issued.auth, len(data))
@@ -261,23 +226,19 @@ async def test_idle_client_is_cut_and_partial_data_kept(
     assert _stored(settings, _upload_id(path)) == data
 
 
-class _SlowDataFile(DataFile):
-    def write_at(self, data: bytes | bytearray | memoryview, position: int) -> None:
-        if position == 0:
-            time.sleep(1.6)  # one slow write (a busy volume), longer than READ_TIMEOUT
-        super().write_at(data, position)
-
-
-class SlowStore(FileStore):
-    def open(self, upload_id: str) -> DataFile:
-        return _SlowDataFile(os.open(self.path(upload_id), os.O_WRONLY))
-
-
 async def test_slow_disk_is_not_mistaken_for_an_idle_client(
     aiohttp_client: Any, database_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(database_url, tmp_path, read_timeout=1)
-    client = await aiohttp_client(create_app(settings, store=SlowStore(settings.storage_dir)))
+    store = FaultyStore(settings.storage_dir)
+
+    def slow_first_write(real: Any, data: bytes, position: int) -> None:
+        if position == 0:
+            time.sleep(1.6)  # one slow write (a busy volume), longer than READ_TIMEOUT
+        real(data, position)
+
+    store.intercept("writer.write_at", slow_first_write)
+    client = await aiohttp_client(create_app(settings, store=store))
     issued = await issue_token(settings)
     data = os.urandom(12 * MiB)
     path = await tus.create_path(client, issued.auth, len(data))

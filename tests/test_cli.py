@@ -8,17 +8,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import data_path, lock_files
+from tests.test_cli_support import make_tokens, make_upload
 from tuslog.settings import Settings
+
+
+def cli_env(settings: Settings, **extra_env: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUSLOG_")}
+    env["TUSLOG_DATABASE_URL"] = settings.database_url
+    env["TUSLOG_STORAGE_DIR"] = str(settings.storage_dir)
+    env["TUSLOG_PUBLIC_URL"] = "https://logs.example.com"
+    env["TUSLOG_MIN_FREE_SPACE"] = str(settings.min_free_space)
+    env.update(extra_env)
+    return env
 
 
 def run(
     settings: Settings, *args: str, check: bool = True, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUSLOG_")}
-    env["TUSLOG_DATABASE_URL"] = settings.database_url
-    env["TUSLOG_STORAGE_DIR"] = str(settings.storage_dir)
-    env["TUSLOG_PUBLIC_URL"] = "https://logs.example.com"
-    env.update(extra_env)
+    env = cli_env(settings, **extra_env)
     done = subprocess.run(
         [sys.executable, "-m", "tuslog", *args], env=env, capture_output=True, text=True, timeout=60
     )
@@ -61,8 +69,12 @@ def test_ticket_token_upload_lifecycle(settings: Settings) -> None:
     assert token not in run(settings, "token", "list").stdout
 
     revoked = json.loads(run(settings, "token", "revoke", issued["prefix"], "--json").stdout)
-    assert revoked == {"prefix": issued["prefix"], "revoked": True}
-    assert json.loads(run(settings, "token", "list", "--json").stdout)[0]["revoked"] is True
+    assert revoked == {"prefix": issued["prefix"], "revoked": True, "already": False}
+    again = run(settings, "token", "revoke", issued["prefix"])
+    assert again.stdout.startswith(f"{issued['prefix']} was already revoked (")
+    assert "nothing changed" in again.stdout
+    listed = json.loads(run(settings, "token", "list", "--json").stdout)[0]
+    assert (listed["revoked"], listed["status"]) == (True, "revoked")
 
     assert json.loads(run(settings, "upload", "list", "SR-42", "--json").stdout) == []
     resolved = json.loads(run(settings, "ticket", "resolve", "SR-42", "--json").stdout)
@@ -71,38 +83,38 @@ def test_ticket_token_upload_lifecycle(settings: Settings) -> None:
     assert [(t["number"], t["status"]) for t in tickets] == [("SR-42", "resolved")]
 
 
-def test_ticket_delete_removes_files(settings: Settings, tmp_path: Path) -> None:
+def test_ticket_delete_removes_every_archive_and_keeps_tombstones(settings: Settings) -> None:
     run(settings, "ticket", "create", "SR-7")
-    from tests.test_cli_support import make_upload
+    finished = make_upload(settings, "SR-7")
+    unfinished = make_upload(settings, "SR-7", received=100)
+    paths = [data_path(settings.storage_dir, u.id) for u in (finished, unfinished)]
+    assert all(p.exists() for p in paths)
 
-    upload_path = make_upload(settings, "SR-7")
-    assert upload_path.exists()
-    lock = settings.storage_dir / ".locks" / f"{upload_path.name}.lock"
-    lock.touch()
-    done = json.loads(run(settings, "ticket", "delete", "SR-7", "--json").stdout)
-    assert done == {"number": "SR-7", "deleted_uploads": 1, "files_missing": []}
-    assert not upload_path.exists() and not lock.exists()
+    refused = run(settings, "ticket", "delete", "SR-7", check=False)  # no terminal to ask
+    assert refused.returncode == 2 and "add --yes" in refused.stderr
+    assert all(p.exists() for p in paths)
+
+    done = json.loads(run(settings, "ticket", "delete", "sr-7", "--yes", "--json").stdout)
+    assert done == {"number": "SR-7", "deleted_uploads": 2, "bytes": 12000 + 100}
+    assert not any(p.exists() for p in paths)
+    assert lock_files(settings.storage_dir) == []
     assert json.loads(run(settings, "ticket", "list", "--json").stdout) == []
+    shown = json.loads(run(settings, "upload", "show", finished.id, "--json").stdout)
+    assert (shown["state"], shown["ticket"], shown["location"]) == ("deleted", "", None)
 
 
-def test_ticket_delete_checks_the_storage_and_reports_missing_files(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_ticket_delete_checks_the_storage(settings: Settings) -> None:
     run(settings, "ticket", "create", "SR-8")
-    from tests.test_cli_support import make_upload
-
-    upload_path = make_upload(settings, "SR-8")
-    elsewhere = run(settings, "ticket", "delete", "SR-8", check=False, TUSLOG_STORAGE_DIR="x/y")
-    assert elsewhere.returncode == 1
-    assert "(TUSLOG_STORAGE_DIR) is not the server's upload storage; nothing was deleted" in (
+    upload = make_upload(settings, "SR-8")
+    elsewhere = run(
+        settings, "ticket", "delete", "SR-8", "--yes", check=False, TUSLOG_STORAGE_DIR="x/y"
+    )
+    assert elsewhere.returncode == 2
+    assert "(TUSLOG_STORAGE_DIR) is not the server's upload storage; nothing was changed" in (
         elsewhere.stderr
     )
-    assert upload_path.exists() and "SR-8" in run(settings, "ticket", "list").stdout
-
-    upload_path.unlink()  # lost some other way: the deletion goes on and says so
-    done = run(settings, "ticket", "delete", "SR-8", "--json")
-    assert json.loads(done.stdout)["files_missing"] == [upload_path.name]
-    assert "1 upload file(s) were already missing" in done.stderr
+    assert data_path(settings.storage_dir, upload.id).exists()
+    assert "SR-8" in run(settings, "ticket", "list").stdout
 
 
 @pytest.mark.parametrize(
@@ -111,16 +123,13 @@ def test_ticket_delete_checks_the_storage_and_reports_missing_files(
         (("ticket", "resolve", "NOPE"), "No ticket NOPE."),
         (("token", "issue", "NOPE"), "No ticket NOPE."),
         (("token", "revoke", "tlu_zzzzzzzz"), "No upload token with prefix tlu_zzzzzzzz."),
-        (("ticket", "create", "has space"), "Ticket number must be"),
         (("token", "list", "NOPE"), "No ticket NOPE."),
         (("upload", "list", "NOPE"), "No ticket NOPE."),
-        (("token", "issue", "SR-9", "--uploads", "0"), "A token allows 1 to 1000000 uploads"),
-        (("token", "issue", "SR-9", "--expires", "0s"), "A token's lifetime must be positive"),
-        (("token", "issue", "SR-9", "--expires", "99999999w"), "A token's lifetime must be"),
-        (("token", "issue", "SR-9", "--max-bytes", "99999999999T"), "A token's byte quota"),
+        (("upload", "show", "ab" * 16), "No upload abab"),
+        (("token", "update", "tlu_zzzzzzzz", "--uploads", "2"), "No upload token with prefix"),
     ],
 )
-def test_failures_print_one_line_and_exit_nonzero(
+def test_failures_print_one_line_and_exit_1(
     settings: Settings, args: tuple[str, ...], message: str
 ) -> None:
     run(settings, "ticket", "create", "SR-9")
@@ -130,18 +139,79 @@ def test_failures_print_one_line_and_exit_nonzero(
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
-def test_duplicate_ticket_and_bad_setting(settings: Settings) -> None:
-    run(settings, "ticket", "create", "SR-1")
-    done = run(settings, "ticket", "create", "SR-1", check=False)
-    assert (done.returncode, done.stderr) == (1, "tuslog: Ticket SR-1 already exists.\n")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ticket", "create", "has space"), "Ticket number must be"),
+        (("token", "issue", "SR-9", "--uploads", "0"), "'0': a token allows 1 to 1000000 uploads"),
+        (("token", "issue", "SR-9", "--uploads", "many"), "'many' is not a whole number"),
+        (("token", "issue", "SR-9", "--expires", "0s"), "a lifetime must be positive"),
+        (("token", "issue", "SR-9", "--expires", "-1d"), "'-1d': a lifetime must be positive"),
+        (("token", "issue", "SR-9", "--expires", "99999999w"), "is too long"),
+        (("token", "issue", "SR-9", "--expires", "99999999999d"), "is too long"),
+        (("token", "issue", "SR-9", "--expires", "7x"), "invalid duration '7x'"),
+        (("token", "issue", "SR-9", "--max-bytes", "99999999999T"), "is too large"),
+        (("token", "issue", "SR-9", "--max-bytes", "-5G"), "a size must be positive"),
+        (("token", "issue", "SR-9", "--max-bytes", "5 lbs"), "invalid size '5 lbs'"),
+        (("token", "update", "tlu_zzzzzzzz"), "say what to change"),
+        (("upload", "delete", "ab" * 16), "No upload"),
+    ],
+)
+def test_bad_values_print_one_line_and_exit_2(
+    settings: Settings, args: tuple[str, ...], message: str
+) -> None:
+    run(settings, "ticket", "create", "SR-9")
+    done = run(settings, *args, check=False)
+    expected = 1 if message == "No upload" else 2  # not a bad value: nothing there
+    assert done.returncode == expected, done.stderr
+    assert message in done.stderr and done.stderr.startswith("tuslog"), done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_ticket_numbers_ignore_case(settings: Settings) -> None:
+    run(settings, "ticket", "create", "SR-1", "--title", "first")
+    for number in ("SR-1", "sr-1", " Sr-1 "):
+        done = run(settings, "ticket", "create", number, check=False)
+        assert (done.returncode, done.stderr) == (
+            1,
+            "tuslog: Ticket SR-1 already exists (ticket numbers ignore case).\n",
+        )
+    shown = json.loads(run(settings, "ticket", "show", "sr-1", "--json").stdout)
+    assert (shown["number"], shown["title"]) == ("SR-1", "first")
+    issued = json.loads(run(settings, "token", "issue", "sr-1", "--json").stdout)
+    assert issued["ticket"] == "SR-1"
+
+
+def test_bad_setting(settings: Settings) -> None:
     bad = run(settings, "ticket", "list", check=False, TUSLOG_PORT="nope")
     assert bad.returncode == 1 and "TUSLOG_PORT" in bad.stderr
 
 
+COMMANDS = [
+    ("ticket", "create"),
+    ("ticket", "list"),
+    ("ticket", "show"),
+    ("ticket", "resolve"),
+    ("ticket", "reopen"),
+    ("ticket", "delete"),
+    ("token", "issue"),
+    ("token", "list"),
+    ("token", "update"),
+    ("token", "revoke"),
+    ("upload", "list"),
+    ("upload", "show"),
+    ("upload", "download"),
+    ("upload", "delete"),
+    ("storage",),
+]
+
+
 def test_help_explains_commands(settings: Settings) -> None:
     out = run(settings, "--help").stdout
-    for command in ("serve", "migrate", "ticket", "token", "upload"):
+    for command in ("serve", "migrate", "storage", "ticket", "token", "upload"):
         assert command in out
+    for command in COMMANDS:
+        assert "--json" in run(settings, *command, "--help").stdout, command
     issue_help = run(settings, "token", "issue", "--help").stdout
     assert "--max-bytes" in issue_help and "--expires" in issue_help
     serve_help = run(settings, "serve", "--help").stdout
@@ -160,6 +230,51 @@ def test_usage_mistakes_are_one_line(settings: Settings) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "invalid duration '7x'" in done.stderr and "see tuslog token issue --help" in done.stderr
+
+
+def test_sizes_say_which_unit_they_mean(settings: Settings) -> None:
+    run(settings, "ticket", "create", "SR-2")
+    decimal = run(settings, "token", "issue", "SR-2", "--max-bytes", "50GB")
+    assert "quota 50000000000 bytes (46.6 GiB)" in decimal.stdout
+    binary = json.loads(
+        run(settings, "token", "issue", "SR-2", "--max-bytes", "50G", "--json").stdout
+    )
+    assert binary["max_bytes"] == 50 * 1024**3
+    issue_help = " ".join(run(settings, "token", "issue", "--help").stdout.split())
+    assert "KB, MB, GB, TB decimal (1000)" in issue_help
+
+
+def test_token_update(settings: Settings) -> None:
+    run(settings, "ticket", "create", "SR-4")
+    make_upload(settings, "SR-4")  # its own token, used once
+    prefix = json.loads(run(settings, "token", "list", "SR-4", "--json").stdout)[0]["prefix"]
+    updated = json.loads(
+        run(
+            settings, "token", "update", prefix, "--uploads", "3", "--expires", "1d", "--json"
+        ).stdout
+    )
+    assert (updated["uses"], updated["max_uses"], updated["status"]) == (1, 3, "active")
+    fewer = run(settings, "token", "update", prefix, "--uploads", "0", check=False)
+    assert fewer.returncode == 2 and "1 to 1000000" in fewer.stderr
+    run(settings, "token", "revoke", prefix)
+    revoked = run(settings, "token", "update", prefix, "--uploads", "5", check=False)
+    assert revoked.returncode == 2 and "is revoked; issue a new token" in revoked.stderr
+
+
+def test_a_closed_pipe_is_not_an_error_message(settings: Settings) -> None:
+    run(settings, "ticket", "create", "SR-10")
+    make_tokens(settings, "SR-10", 400)  # more JSON than a pipe holds
+    env = cli_env(settings)
+    done = subprocess.run(
+        f"{sys.executable} -m tuslog token list --json | head -c 10",
+        shell=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout == "[\n  {\n    "
+    assert done.stderr == ""
 
 
 def test_staff_commands_never_create_a_database(settings: Settings, tmp_path: Path) -> None:
@@ -184,14 +299,15 @@ def test_reopen_revoke_by_token_and_sha256_in_the_list(settings: Settings) -> No
     )
     token = json.loads(run(settings, "token", "issue", "SR-5", "--json").stdout)["token"]
     revoked = run(settings, "token", "revoke", token)  # the whole token pasted
-    assert revoked.stdout.strip() == "revoked " + "_".join(token.split("_")[:2])
+    prefix = "_".join(token.split("_")[:2])
+    assert revoked.stdout.strip() == f"revoked {prefix}; its uploads stop at once"
     assert token not in revoked.stdout
 
-    from tests.test_cli_support import make_upload
-
-    make_upload(settings, "SR-5")
+    upload = make_upload(settings, "SR-5", filename="host 1 logs.tgz")
     listed = json.loads(run(settings, "upload", "list", "SR-5", "--json").stdout)
     assert listed[0]["sha256"] and listed[0]["sha256"] in run(settings, "upload", "list").stdout
+    assert listed[0]["filename"] == "host 1 logs.tgz"
+    assert listed[0]["location"] == str(data_path(settings.storage_dir, upload.id).resolve())
 
 
 def test_printed_commands_carry_a_reachable_address(settings: Settings) -> None:

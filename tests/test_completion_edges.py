@@ -9,7 +9,8 @@ from typing import Any
 
 from tests import tus
 from tests.conftest import Issued, issue_token, make_settings
-from tuslog.server.app import create_app
+from tests.fakes import data_path
+from tuslog.app import create_app
 from tuslog.settings import Settings
 
 
@@ -51,7 +52,7 @@ async def test_repeated_creation_with_upload_does_not_append_again(
     assert again.headers["Location"] == first.headers["Location"]
     assert again.headers["Upload-Offset"] == "1000"
     upload_id = tus.path_of(first.headers["Location"]).rsplit("/", 1)[1]
-    assert (settings.storage_dir / upload_id[:2] / upload_id).read_bytes() == data[:1000]
+    assert data_path(settings.storage_dir, upload_id).read_bytes() == data[:1000]
 
 
 async def test_corrupt_upload_does_not_block_a_retry(client: Any, settings: Settings) -> None:
@@ -94,7 +95,7 @@ async def test_two_finals_cannot_share_partials(client: Any, settings: Settings)
 
 
 async def test_partial_uploads_per_token_are_capped(client: Any, settings: Settings) -> None:
-    from tuslog.services.uploads import MAX_OPEN_PARTIALS
+    from tuslog.uploads.concat import MAX_OPEN_PARTIALS
 
     issued = await issue_token(settings)
     statuses = [

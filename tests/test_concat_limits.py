@@ -2,7 +2,6 @@
 quota), a copy that fails changes nothing, and partials cannot hoard promised space."""
 
 import errno
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +10,9 @@ from aiohttp.test_utils import TestClient
 
 from tests import tus
 from tests.conftest import issue_token, make_settings
-from tuslog.server.app import create_app
+from tests.fakes import FaultyStore, data_path
+from tuslog.app import create_app
 from tuslog.settings import Settings
-from tuslog.storage.filestore import DataFile, FileStore
 
 MAX = 1000
 
@@ -72,25 +71,22 @@ async def test_a_repeated_partial_is_charged_to_the_quota(
     assert (await _state(client, issued.auth, part)).startswith("410")
 
 
-class _BrokenCopyStore(FileStore):
-    """The storage seam: concatenation fails with ``error`` while copying."""
+def broken_copy(store: FaultyStore, error: OSError | None) -> None:
+    """The storage seam: the concatenation's copy fails with ``error`` after writing some."""
 
-    error: OSError | None = None
+    def write_at(real: Any, data: bytes, position: int) -> None:
+        assert error is not None
+        real(b"partly copied", 0)
+        raise error
 
-    def concatenate(self, target_id: str, sources: list[tuple[str, int]]) -> str:
-        if self.error is not None:
-            data = DataFile(os.open(self.path(target_id), os.O_WRONLY))
-            data.write_at(b"partly copied", 0)
-            data.close()
-            raise self.error
-        return super().concatenate(target_id, sources)
+    store.intercept("writer.write_at", None if error is None else write_at)
 
 
 @pytest.mark.parametrize("failure", ["disk-full", "partial-damaged"])
 async def test_a_failed_copy_changes_nothing(
     aiohttp_client: Any, settings: Settings, failure: str
 ) -> None:
-    store = _BrokenCopyStore(settings.storage_dir)
+    store = FaultyStore(settings.storage_dir)
     client = await aiohttp_client(create_app(settings, store=store))
     issued = await issue_token(settings, uploads=1)
     first = await tus.finished_partial(client, issued.auth, b"hello ")
@@ -98,11 +94,11 @@ async def test_a_failed_copy_changes_nothing(
     files = _files(settings)
 
     if failure == "disk-full":
-        store.error = OSError(errno.ENOSPC, "No space left on device")
+        broken_copy(store, OSError(errno.ENOSPC, "No space left on device"))
         expected, words = 507, "nothing was changed"
     else:
         second_id = tus.path_of(second).rsplit("/", 1)[1]
-        (settings.storage_dir / second_id[:2] / second_id).write_bytes(b"wor")
+        data_path(settings.storage_dir, second_id).write_bytes(b"wor")
         expected, words = 400, f"partial upload {second_id} is missing or damaged"
     failed = await _final(client, issued.auth, first, second)
     assert failed.status == expected, await failed.text()
@@ -111,7 +107,7 @@ async def test_a_failed_copy_changes_nothing(
     assert await _state(client, issued.auth, first) == "200 complete"
 
     if failure == "disk-full":  # space freed: the retry works, with the one attempt
-        store.error = None
+        broken_copy(store, None)
         final = await _final(client, issued.auth, first, second)
         assert final.status == 201, await final.text()
         location = tus.path_of(str(final.headers["Location"]))

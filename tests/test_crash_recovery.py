@@ -20,6 +20,7 @@ import requests
 
 from tests import tus
 from tests.conftest import Issued, LiveServer, free_port, issue_token, server_env, start_server
+from tests.fakes import data_path
 from tuslog.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -88,7 +89,7 @@ def test_sigkill_mid_patch_then_restart_and_resume(
     )
     assert created.status_code == 201, created.text
     upload_id = created.headers["Location"].rsplit("/", 1)[1]
-    data_file = settings.storage_dir / upload_id[:2] / upload_id
+    data_file = data_path(settings.storage_dir, upload_id)
 
     sent = _stream_then_kill(first, f"/files/{upload_id}", token, data)
     assert first.process.returncode == -9
@@ -163,7 +164,7 @@ def test_sigterm_mid_patch_saves_everything_received(
     assert b"Retry-After: 5" in answer and b"restarting" in answer
     assert f"Upload-Offset: {sent}".encode() in answer
     assert int(_upload_row(server, upload_id)["offset"]) == sent  # type: ignore[call-overload]
-    data_file = settings.storage_dir / upload_id[:2] / upload_id
+    data_file = data_path(settings.storage_dir, upload_id)
     assert data_file.read_bytes() == data[:sent]
 
 

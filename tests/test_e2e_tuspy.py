@@ -19,6 +19,7 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.uploader import Uploader
 
 from tests.conftest import Issued, LiveServer
+from tests.fakes import data_path
 from tests.support.cut_proxy import CutProxy
 from tuslog.settings import Settings
 
@@ -43,7 +44,7 @@ def _upload_id(url: str) -> str:
 
 
 def _stored(settings: Settings, upload_id: str) -> bytes:
-    return (settings.storage_dir / upload_id[:2] / upload_id).read_bytes()
+    return data_path(settings.storage_dir, upload_id).read_bytes()
 
 
 def _head(server: LiveServer, upload_id: str, token: Issued) -> requests.Response:
@@ -136,7 +137,7 @@ def test_chunk_with_wrong_checksum_is_discarded(
 
 @pytest.mark.parametrize(
     ("chunk", "cut_after"),
-    [(MiB, 600_000), (8 * MiB, 5_000_000)],  # 8 MiB: long enough for socket_reads
+    [(MiB, 600_000), (8 * MiB, 5_000_000)],  # 8 MiB: long enough for larger socket reads
     ids=["1MiB-patches", "8MiB-patches"],
 )
 def test_connection_cut_mid_patch_then_resume_with_a_new_uploader(

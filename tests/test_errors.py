@@ -3,7 +3,7 @@
 import pytest
 
 from tuslog import errors
-from tuslog.server.tus_app import error_response
+from tuslog.tus.render import error_response
 
 
 @pytest.mark.parametrize("code", sorted(errors.CATALOGUE))
@@ -23,7 +23,19 @@ def test_each_error_renders_as_tus_text(code: str) -> None:
         assert response.headers[name] == value
 
 
-def test_codes_are_unique_and_instances_fresh() -> None:
+def test_a_code_cannot_be_defined_twice() -> None:
+    with pytest.raises(ValueError, match="defined twice"):
+        errors._define("token_invalid", 400, "Another meaning.")
+    assert errors.CATALOGUE["token_invalid"] is errors.TOKEN_INVALID  # the first one stays
+
+
+def test_every_definition_is_in_the_catalogue_under_its_own_code() -> None:
+    definitions = [v for v in vars(errors).values() if isinstance(v, errors.ErrorDef)]
+    assert sorted(d.code for d in definitions) == sorted(errors.CATALOGUE)
+    assert all(errors.CATALOGUE[d.code] is d for d in definitions)
+
+
+def test_instances_are_fresh() -> None:
     first, second = errors.TOKEN_INVALID(), errors.TOKEN_INVALID()
     assert first is not second and first.headers is not second.headers
     first.headers["X"] = "1"

@@ -16,7 +16,7 @@ def test_close_during_an_operation_leaves_the_descriptor_to_it(tmp_path: Path) -
     store = FileStore(tmp_path)
     store.prepare()
     store.create(UPLOAD_ID)
-    data = store.open(UPLOAD_ID)
+    data = store.open_writer(UPLOAD_ID)
     data.write_at(b"abc", 0)
     with data._using() as fd:  # what a worker thread holds while it writes or syncs
         data.close()  # the owning coroutine was cancelled and cleans up

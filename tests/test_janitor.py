@@ -15,30 +15,32 @@ from sqlalchemy import select
 
 from tests import tus
 from tests.conftest import issue_token, make_settings
-from tuslog.db.engine import create_engine, session_factory
+from tests.fakes import FaultyStore, data_path
+from tuslog.app import create_app
+from tuslog.db.database import Database
 from tuslog.db.models import AuditEvent, Upload, UploadState
-from tuslog.janitor import Janitor
-from tuslog.keys import LOCKS, SESSIONS, STORE, VERIFIER
-from tuslog.server.app import create_app
+from tuslog.keys import DATABASE, ENGINE
 from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
-from tuslog.verifier import Verifier
+from tuslog.uploads.engine import UploadEngine
+from tuslog.uploads.janitor import Janitor
 
 EXPIRY = 1.0  # seconds of inactivity
 
 
 def _janitor(client: TestClient) -> Janitor:
-    app = client.app
-    return Janitor(app[SESSIONS], app[STORE], app[LOCKS], timedelta(hours=1), app[VERIFIER])
+    """A new janitor in this process (its first pass also looks for leftover bytes)."""
+    engine = client.app[ENGINE]
+    return Janitor(engine.parts, engine.ending, engine.verifier)
 
 
 def _data_path(settings: Settings, upload_id: str) -> Path:
-    return settings.storage_dir / upload_id[:2] / upload_id
+    return data_path(settings.storage_dir, upload_id)
 
 
 async def _state(client: TestClient, upload_id: str) -> UploadState:
-    async with client.app[SESSIONS]() as session:
+    async with client.app[DATABASE].session() as session:
         upload = await session.get(Upload, upload_id)
         assert upload is not None
         return upload.state
@@ -94,7 +96,7 @@ async def test_sweep_expires_inactive_uploads_and_spares_finished_ones(
     assert await _janitor(client).sweep() == 1
     assert await _state(client, busy_id) is UploadState.EXPIRED
     assert await _janitor(client).sweep() == 0
-    async with client.app[SESSIONS]() as session:
+    async with client.app[DATABASE].session() as session:
         expired = set(
             await session.scalars(
                 select(AuditEvent.subject).where(
@@ -106,15 +108,13 @@ async def test_sweep_expires_inactive_uploads_and_spares_finished_ones(
 
 
 async def test_only_one_janitor_holds_the_lease(database_url: str, tmp_path: Path) -> None:
-    engine = create_engine(database_url)
+    settings = make_settings(database_url, tmp_path, janitor_interval=0.3)
+    database = Database(database_url)
     try:
-        sessions = session_factory(engine)
-        store = FileStore(tmp_path / "uploads")
-        store.prepare()
-        locks = UploadLocks(store.lock_dir, 2.0)
+        locks = UploadLocks(tmp_path / "uploads" / ".locks", 2.0)
+        engine = UploadEngine.build(settings, database, FileStore(tmp_path / "uploads"), locks)
         interval = timedelta(seconds=0.3)  # the lease lasts 3 intervals
-        verifier = Verifier(sessions, store, locks)
-        one, two = (Janitor(sessions, store, locks, interval, verifier) for _ in range(2))
+        one, two = (Janitor(engine.parts, engine.ending, engine.verifier) for _ in range(2))
 
         first = await asyncio.gather(one.take_lease(), two.take_lease())
         assert sorted(first) == [False, True]
@@ -127,7 +127,8 @@ async def test_only_one_janitor_holds_the_lease(database_url: str, tmp_path: Pat
         assert await other.take_lease()  # takes over
         assert not await holder.take_lease()
     finally:
-        await engine.dispose()
+        engine.parts.pools.shutdown()
+        await database.dispose()
 
 
 async def test_sweep_expires_partials_that_no_final_claimed(
@@ -161,24 +162,14 @@ async def test_sweep_expires_partials_that_no_final_claimed(
     assert _data_path(settings, final_id).read_bytes() == b"joined"
 
 
-class _UndeletableStore(FileStore):
-    """The storage seam: deleting upload bytes fails (a crash, EIO, a read-only mount)."""
-
-    failing = True
-
-    def delete(self, upload_id: str) -> bool:
-        if self.failing:
-            raise PermissionError(13, "Permission denied", str(self.path(upload_id)))
-        return super().delete(upload_id)
-
-
 async def test_bytes_left_by_a_failed_delete_are_removed_by_the_next_janitor(
     aiohttp_client: Any, database_url: str, tmp_path: Path
 ) -> None:
     """An upload is recorded as ended before its bytes go. When they cannot go, the
     client's request still succeeds, and a janitor's first pass removes them."""
     settings = make_settings(database_url, tmp_path, upload_expiry=EXPIRY)
-    store = _UndeletableStore(settings.storage_dir)
+    store = FaultyStore(settings.storage_dir)
+    store.fail("delete", PermissionError(13, "Permission denied"))
     client: TestClient = await aiohttp_client(create_app(settings, store=store))
     issued = await issue_token(settings, uploads=6)
     terminated = await tus.create_path(client, issued.auth, 100)
@@ -207,7 +198,7 @@ async def test_bytes_left_by_a_failed_delete_are_removed_by_the_next_janitor(
     assert final.status == 201, await final.text()
     final_id = final.headers["Location"].rsplit("/", 1)[1]
 
-    store.failing = False
+    store.fail("delete", None)
     assert await _janitor(client).sweep() == 0  # a new janitor: its first pass looks
     assert not _data_path(settings, terminated_id).exists()
     assert not _data_path(settings, idle_id).exists()
@@ -238,5 +229,5 @@ async def test_data_files_without_an_upload_row_are_left_alone(
     assert old.read_bytes() == fresh.read_bytes() == b"someone's archive"
     assert (old.parent / "notes.txt").exists()
     # Only the old one is reported: a fresh one may be a creation not yet committed.
-    assert "1 data file(s) in" in caplog.text
+    assert "1 data file(s) in the storage" in caplog.text
     assert "belong to no upload in the database and were left alone" in caplog.text

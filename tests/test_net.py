@@ -8,8 +8,8 @@ import pytest
 
 from tests import tus
 from tests.conftest import issue_token, make_settings
-from tuslog.server.app import create_app
-from tuslog.server.net import resolve_client_ip
+from tuslog.app import create_app
+from tuslog.http.client import resolve_client_ip
 
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32")]
 

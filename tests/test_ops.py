@@ -4,13 +4,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import make_settings
-from tuslog.server.app import create_app
-from tuslog.storage.filestore import FileStore
-
-
-class UnwritableStore(FileStore):
-    def check_writable(self) -> None:
-        raise OSError(30, "Read-only file system")
+from tests.fakes import FaultyStore
+from tuslog.app import create_app
 
 
 async def test_healthz_and_readyz_ok(client: Any) -> None:
@@ -38,7 +33,9 @@ async def test_readyz_names_unwritable_storage(
     aiohttp_client: Any, database_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(database_url, tmp_path)
-    client = await aiohttp_client(create_app(settings, store=UnwritableStore(settings.storage_dir)))
+    store = FaultyStore(settings.storage_dir)
+    store.fail("probe", OSError(30, "Read-only file system"))
+    client = await aiohttp_client(create_app(settings, store=store))
     ready = await client.get("/readyz")
     assert ready.status == 503
     assert (await ready.json())["problems"] == ["storage: not writable (Read-only file system)"]

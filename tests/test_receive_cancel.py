@@ -8,9 +8,9 @@ data file under a real lock; only the disk is held back (the storage seam), and 
 offset records go to a list."""
 
 import asyncio
-import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,36 +19,37 @@ import pytest
 from aiohttp import StreamReader
 from aiohttp.base_protocol import BaseProtocol
 
-from tuslog.server.receive import WRITE_BUFFER, BodyReceiver, ReceiveLimits
-from tuslog.storage.filestore import DataFile, FileStore
+from tests.fakes import FaultyStore
+from tuslog.http.body import RequestBody
 from tuslog.storage.locks import UploadLocks
+from tuslog.uploads.offsets import CheckpointPolicy
+from tuslog.uploads.receiver import WRITE_BUFFER, Body, Receiver
 
 UPLOAD_ID = "ab" * 16
 BATCH = WRITE_BUFFER + 10  # one read of this size makes one write
 
 
-class _HeldDisk(DataFile):
+@dataclass
+class _HeldDisk:
     """Every write waits until the test lets it go on; ``writing`` tells if one runs."""
 
-    def __init__(self, fd: int) -> None:
-        super().__init__(fd)
-        self.started = threading.Event()
-        self.go_on = threading.Event()
-        self.writing = False
+    started: threading.Event = field(default_factory=threading.Event)
+    go_on: threading.Event = field(default_factory=threading.Event)
+    writing: bool = False
 
-    def write_at(self, data: Any, position: int) -> None:
+    def write_at(self, real: Any, data: Any, position: int) -> None:
         self.writing = True
         self.started.set()
         try:
             assert self.go_on.wait(30), "the test never let the write go on"
-            super().write_at(data, position)
+            real(data, position)
         finally:
             self.writing = False
 
 
 @dataclass
 class _Setup:
-    receiver: BodyReceiver
+    receiver: Receiver
     content: StreamReader
     disk: _HeldDisk
     recorded: list[int] = field(default_factory=list)
@@ -64,43 +65,48 @@ async def connection() -> AsyncIterator[asyncio.Transport]:
     await server.wait_closed()
 
 
+@pytest.fixture
+def writes() -> AsyncIterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(4)
+    yield pool  # type: ignore[misc]
+    pool.shutdown(wait=True)
+
+
 async def _setup(
     tmp_path: Path,
     transport: asyncio.Transport,
+    writes: ThreadPoolExecutor,
     record: Callable[[list[int], int], Awaitable[None]] | None = None,
 ) -> _Setup:
-    store = FileStore(tmp_path / "uploads")
+    store = FaultyStore(tmp_path / "uploads")
     store.prepare()
     store.create(UPLOAD_ID)
-    held = await UploadLocks(store.lock_dir, release_timeout=2.0).acquire(UPLOAD_ID)
+    disk = _HeldDisk()
+    store.intercept("writer.write_at", disk.write_at)
+    locks = UploadLocks(tmp_path / "uploads" / ".locks", release_timeout=2.0)
+    locks.prepare()
+    held = await locks.acquire(UPLOAD_ID)
     protocol = BaseProtocol(asyncio.get_running_loop())
     protocol.transport = transport  # a live connection: reads wait for data
     content = StreamReader(protocol, 1 << 30, loop=asyncio.get_running_loop())  # no pausing
-    disk = _HeldDisk(os.open(store.path(UPLOAD_ID), os.O_WRONLY))
     recorded: list[int] = []
 
-    async def record_offset(offset: int) -> None:
+    async def record_offset(offset: int) -> bool:
         if record is not None:
             await record(recorded, offset)
         else:
             recorded.append(offset)
+        return False
 
-    async def allowed() -> bool:
-        return True
-
-    receiver = BodyReceiver(
-        content=content,
-        data=disk,
-        start=0,
-        limit=1 << 40,
-        body_length=None,
-        limits=ReceiveLimits(read_timeout=60, checkpoint_bytes=1 << 40, checkpoint_seconds=60),
-        held=held,
-        hashing=None,
-        keep_hash=False,
-        checksum=None,
-        record_offset=record_offset,
-        still_allowed=allowed,
+    body = Body(RequestBody(content, None, transport), 0, 1 << 40, None, None, False)
+    receiver = Receiver(
+        body,
+        store.open_writer(UPLOAD_ID),
+        held,
+        CheckpointPolicy(1 << 40, 60),
+        60,
+        writes,
+        record_offset,
     )
     return _Setup(receiver, content, disk, recorded)
 
@@ -110,9 +116,9 @@ async def _until(event: threading.Event) -> None:
 
 
 async def test_a_handler_cancelled_mid_body_waits_for_its_write_and_records_it(
-    tmp_path: Path, connection: asyncio.Transport
+    tmp_path: Path, connection: asyncio.Transport, writes: ThreadPoolExecutor
 ) -> None:
-    setup = await _setup(tmp_path, connection)
+    setup = await _setup(tmp_path, connection, writes)
     handler = asyncio.ensure_future(setup.receiver.run())
     setup.content.feed_data(b"x" * BATCH)
     await _until(setup.disk.started)  # the first write runs, held
@@ -129,7 +135,7 @@ async def test_a_handler_cancelled_mid_body_waits_for_its_write_and_records_it(
 
 
 async def test_a_cancelled_offset_record_still_completes(
-    tmp_path: Path, connection: asyncio.Transport
+    tmp_path: Path, connection: asyncio.Transport, writes: ThreadPoolExecutor
 ) -> None:
     recording = asyncio.Event()
 
@@ -138,7 +144,7 @@ async def test_a_cancelled_offset_record_still_completes(
         await asyncio.sleep(0.3)  # a slow database commit
         recorded.append(offset)
 
-    setup = await _setup(tmp_path, connection, slow_record)
+    setup = await _setup(tmp_path, connection, writes, slow_record)
     setup.disk.go_on.set()
     handler = asyncio.ensure_future(setup.receiver.run())
     setup.content.feed_data(b"x" * 1000)
@@ -151,11 +157,11 @@ async def test_a_cancelled_offset_record_still_completes(
 
 
 async def test_cancelling_every_task_ends_the_receiver_once_no_write_runs(
-    tmp_path: Path, connection: asyncio.Transport
+    tmp_path: Path, connection: asyncio.Transport, writes: ThreadPoolExecutor
 ) -> None:
     """What a server's teardown does: the receiver's own task is cancelled too. It must
     end (no spinning) and no write may still run when it does."""
-    setup = await _setup(tmp_path, connection)
+    setup = await _setup(tmp_path, connection, writes)
     handler = asyncio.ensure_future(setup.receiver.run())
     setup.content.feed_data(b"x" * BATCH)
     setup.content.feed_eof()  # the body ended right after a write was sent

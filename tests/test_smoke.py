@@ -5,6 +5,7 @@ import os
 
 from tests import tus
 from tests.conftest import Issued
+from tests.fakes import data_path
 
 
 async def test_upload_round_trip(client, issued: Issued, settings) -> None:
@@ -17,4 +18,4 @@ async def test_upload_round_trip(client, issued: Issued, settings) -> None:
     assert resp.headers["Upload-Offset"] == str(len(body))
     assert resp.headers["Tuslog-Upload-State"] == "verified"
     upload_id = path.rsplit("/", 1)[1]
-    assert (settings.storage_dir / upload_id[:2] / upload_id).read_bytes() == body
+    assert data_path(settings.storage_dir, upload_id).read_bytes() == body

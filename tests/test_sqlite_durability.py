@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from tests import tus
 from tests.conftest import Issued
-from tuslog.keys import QUICK, SESSIONS
+from tuslog.keys import DATABASE
 from tuslog.settings import Settings
 
 FULL, NORMAL = 2, 1
@@ -25,9 +25,9 @@ async def test_only_offset_records_skip_the_wal_sync(
     path = await tus.create_path(client, issued.auth, 5)
     assert (await tus.patch(client, path, issued.auth, 0, b"12345")).status == 204
 
-    async with client.app[SESSIONS]() as session:
+    async with client.app[DATABASE].session() as session:
         durable = (await session.execute(text("PRAGMA synchronous"))).scalar_one()
-    quick = await client.app[QUICK].run(
+    quick = await client.app[DATABASE].quick(
         lambda conn: conn.execute(text("PRAGMA synchronous")).scalar_one(), writes=True
     )
     assert (durable, quick) == (FULL, NORMAL)

@@ -12,9 +12,9 @@ import pytest
 
 from tests import tus
 from tests.conftest import issue_token
-from tuslog.server.app import create_app
+from tests.fakes import FaultyStore, data_path
+from tuslog.app import create_app
 from tuslog.settings import Settings
-from tuslog.storage.filestore import DataFile, FileStore
 
 
 async def test_a_vanished_storage_directory_answers_503_and_resumes_once_back(
@@ -42,33 +42,9 @@ async def test_a_vanished_storage_directory_answers_503_and_resumes_once_back(
     head = await client.head(path, headers=issued.auth)
     assert head.headers["Upload-Offset"] == "5"
     assert (await tus.patch(client, path, issued.auth, 5, b"56789")).status == 204
-    stored = settings.storage_dir / path[-32:-30] / path[-32:]
+    stored = data_path(settings.storage_dir, path[-32:])
     assert stored.read_bytes() == b"0123456789"
     assert (await tus.create(client, issued.auth, 10)).status == 201  # no attempt was spent
-
-
-class _FailingStore(FileStore):
-    """The storage seam: creating or opening a data file fails, and the storage's own
-    probe (a file written in its root) fails too or works."""
-
-    create_error: OSError | None = None
-    open_error: OSError | None = None
-    probe_error: OSError | None = None
-
-    def create(self, upload_id: str) -> None:
-        if self.create_error is not None:
-            raise self.create_error
-        super().create(upload_id)
-
-    def open(self, upload_id: str) -> DataFile:
-        if self.open_error is not None:
-            raise self.open_error
-        return super().open(upload_id)
-
-    def check_writable(self) -> None:
-        if self.probe_error is not None:
-            raise self.probe_error
-        super().check_writable()
 
 
 def _error(code: int) -> OSError:
@@ -92,9 +68,9 @@ async def test_a_creation_on_failing_storage_is_refused_without_spending_an_atte
     status: int,
     words: str,
 ) -> None:
-    store = _FailingStore(settings.storage_dir)
-    store.create_error = _error(error)
-    store.probe_error = _error(probe) if probe else None
+    store = FaultyStore(settings.storage_dir)
+    store.fail("create", _error(error))
+    store.fail("probe", _error(probe) if probe else None)
     client = await aiohttp_client(create_app(settings, store=store))
     issued = await issue_token(settings, uploads=1)
 
@@ -103,7 +79,8 @@ async def test_a_creation_on_failing_storage_is_refused_without_spending_an_atte
     assert words in await answer.text()
     assert answer.headers["Tus-Resumable"] == "1.0.0"
 
-    store.create_error = store.probe_error = None
+    store.fail("create", None)
+    store.fail("probe", None)
     assert (await tus.create(client, issued.auth, 10)).status == 201  # the one attempt
 
 
@@ -123,20 +100,21 @@ async def test_a_patch_on_failing_storage_keeps_the_offset_and_says_when_to_retr
     status: int,
     retry_after: str | None,
 ) -> None:
-    store = _FailingStore(settings.storage_dir)
+    store = FaultyStore(settings.storage_dir)
     client = await aiohttp_client(create_app(settings, store=store))
     issued = await issue_token(settings)
     path = await tus.create_path(client, issued.auth, 10)
     assert (await tus.patch(client, path, issued.auth, 0, b"01234")).status == 204
 
-    store.open_error = _error(error)
-    store.probe_error = _error(probe) if probe else None
+    store.fail("open_writer", _error(error))
+    store.fail("probe", _error(probe) if probe else None)
     answer = await tus.patch(client, path, issued.auth, 5, b"56789")
     assert answer.status == status, await answer.text()
     assert answer.headers.get("Retry-After") == retry_after
     assert answer.headers["Tus-Resumable"] == "1.0.0"
 
-    store.open_error = store.probe_error = None
+    store.fail("open_writer", None)
+    store.fail("probe", None)
     assert (await client.head(path, headers=issued.auth)).headers["Upload-Offset"] == "5"
     assert (await tus.patch(client, path, issued.auth, 5, b"56789")).status == 204
 
@@ -145,8 +123,8 @@ async def test_creation_with_upload_keeps_its_location_when_the_body_cannot_be_s
     aiohttp_client: Any, settings: Settings
 ) -> None:
     """The upload exists and its attempt is spent: the client must learn its URL."""
-    store = _FailingStore(settings.storage_dir)
-    store.open_error = _error(errno.EIO)
+    store = FaultyStore(settings.storage_dir)
+    store.fail("open_writer", _error(errno.EIO))
     client = await aiohttp_client(create_app(settings, store=store))
     issued = await issue_token(settings, uploads=1)
 
@@ -155,5 +133,5 @@ async def test_creation_with_upload_keeps_its_location_when_the_body_cannot_be_s
     assert created.status == 201, await created.text()
     assert created.headers["Upload-Offset"] == "0"
     path = tus.path_of(created.headers["Location"])
-    store.open_error = None
+    store.fail("open_writer", None)
     assert (await tus.patch(client, path, issued.auth, 0, b"0123456789")).status == 204

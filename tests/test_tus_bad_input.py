@@ -20,8 +20,8 @@ from tests import tus
 from tests.conftest import Issued, make_settings, sessions
 from tuslog import errors
 from tuslog.db.models import Upload, UploadToken
-from tuslog.services import uploads as upload_service
 from tuslog.settings import Settings
+from tuslog.uploads import records
 
 MAX = 1_000_000
 INT64_MAX = 2**63 - 1
@@ -47,7 +47,7 @@ def meta(**values: str | bytes) -> str:
 async def stored(settings: Settings, prefix: str) -> tuple[dict[str, Upload], int]:
     """Upload rows (through the service) and the token's used attempts."""
     async with sessions(settings)() as session:
-        rows = await upload_service.list_for(session, None)
+        rows = await records.list_for(session, None)
         token = await session.scalar(select(UploadToken).where(UploadToken.prefix == prefix))
     assert token is not None
     return {upload.id: upload for upload, _ in rows}, token.uses

@@ -28,13 +28,13 @@ from sqlalchemy import select, update
 
 from tests import tus
 from tests.conftest import Issued, issue_token, make_settings, sessions
+from tests.fakes import FaultyStore, data_path
 from tuslog import errors
+from tuslog.app import create_app
 from tuslog.db.models import AuditEvent, Upload, UploadToken, utcnow
-from tuslog.server.app import create_app
 from tuslog.services import tokens as token_service
-from tuslog.services import uploads as upload_service
 from tuslog.settings import Settings
-from tuslog.storage.filestore import FileStore
+from tuslog.uploads import records
 
 MAX = 1_000_000
 ORIGIN = "https://desk.example.com"
@@ -129,7 +129,7 @@ def assert_common(response: Any, method: str, text: str) -> None:
 # --- database and disk ----------------------------------------------------------------------
 async def db_uploads(settings: Settings) -> dict[str, Upload]:
     async with sessions(settings)() as session:
-        rows = await upload_service.list_for(session, None)
+        rows = await records.list_for(session, None)
     return {upload.id: upload for upload, _ in rows}
 
 
@@ -151,7 +151,7 @@ async def revoke(settings: Settings, prefix: str) -> None:
 
 
 def data_of(settings: Settings, upload_id: str) -> bytes | None:
-    path = settings.storage_dir / upload_id[:2] / upload_id
+    path = data_path(settings.storage_dir, upload_id)
     return path.read_bytes() if path.exists() else None
 
 
@@ -1368,18 +1368,18 @@ async def test_empty_patch_on_finished_upload_changes_nothing(
     assert actions.count("upload.completed") == 1, actions
 
 
-class FailingDisk(FileStore):
+def failing_disk(root: Path) -> FaultyStore:
     """The Store seam: the disk answers reads of an upload's size with EIO."""
-
-    def size(self, upload_id: str) -> int | None:
-        raise OSError(errno.EIO, "Input/output error")
+    store = FaultyStore(root)
+    store.fail("size", OSError(errno.EIO, "Input/output error"))
+    return store
 
 
 async def test_unexpected_error_is_still_a_tus_response(
     aiohttp_client: Any, database_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(database_url, tmp_path, cors_origins=[ORIGIN])
-    client = await aiohttp_client(create_app(settings, FailingDisk(settings.storage_dir)))
+    client = await aiohttp_client(create_app(settings, failing_disk(settings.storage_dir)))
     issued = await issue_token(settings)
     path = await tus.create_path(client, issued.auth, 10)
     response = await tus.patch(client, path, {**issued.auth, "Origin": ORIGIN}, 0, b"0123")

@@ -12,8 +12,8 @@ from typing import Any
 
 from tests import tus
 from tests.conftest import issue_token, make_settings
-from tuslog.server.app import create_app
-from tuslog.storage.filestore import DataFile, FileStore
+from tests.fakes import FaultyStore, data_path
+from tuslog.app import create_app
 
 
 async def _raw(client: Any, request: bytes) -> list[bytes]:
@@ -119,22 +119,19 @@ async def test_unparsable_request_is_one_quiet_log_line(client: Any, caplog: Any
     assert "malformed request from" in server_records[0].getMessage()
 
 
-class _HeldFirstWrite(DataFile):
+def held_first_write(root: Path) -> tuple[FaultyStore, threading.Event, threading.Event]:
     """The storage seam: the first write of an upload waits until the test lets it go."""
+    store = FaultyStore(root)
+    started, go_on = threading.Event(), threading.Event()
 
-    started = threading.Event()
-    go_on = threading.Event()
-
-    def write_at(self, data: Any, position: int) -> None:
+    def write_at(real: Any, data: Any, position: int) -> None:
         if position == 0:
-            self.started.set()
-            assert self.go_on.wait(30), "the test never let the write go on"
-        super().write_at(data, position)
+            started.set()
+            assert go_on.wait(30), "the test never let the write go on"
+        real(data, position)
 
-
-class _HeldFirstWriteStore(FileStore):
-    def open(self, upload_id: str) -> DataFile:
-        return _HeldFirstWrite(os.open(self.path(upload_id), os.O_WRONLY))
+    store.intercept("writer.write_at", write_at)
+    return store, started, go_on
 
 
 async def test_bytes_that_arrived_before_a_hang_up_are_kept_even_if_not_yet_read(
@@ -150,27 +147,25 @@ async def test_bytes_that_arrived_before_a_hang_up_are_kept_even_if_not_yet_read
     settings = make_settings(
         database_url, tmp_path, checkpoint_bytes=8 * mib, checkpoint_seconds=60
     )
-    store = _HeldFirstWriteStore(settings.storage_dir)
+    store, started, go_on = held_first_write(settings.storage_dir)
     client = await aiohttp_client(create_app(settings, store))
     issued = await issue_token(settings)
     path = await tus.create_path(client, issued.auth, 16 * mib)
     body = os.urandom(8 * mib + 50_000)
-    _HeldFirstWrite.started.clear()
-    _HeldFirstWrite.go_on.clear()
 
     _, writer = await asyncio.open_connection(client.host, client.port)
     try:
         writer.write(tus.raw_patch_head(path, issued.auth, 0, Content_Length=16 * mib))
         writer.write(body[: 8 * mib])
         await writer.drain()
-        assert await asyncio.to_thread(_HeldFirstWrite.started.wait, 10)
+        assert await asyncio.to_thread(started.wait, 10)
         await asyncio.sleep(1)  # the reader now waits for the held write, at 8 MiB
         writer.write(body[8 * mib :])
         await writer.drain()
         writer.close()
         await asyncio.sleep(0.5)  # the server sees the hang-up; the tail waits, unread
     finally:
-        _HeldFirstWrite.go_on.set()
+        go_on.set()
 
     deadline = asyncio.get_running_loop().time() + 15
     offset = "0"
@@ -179,4 +174,4 @@ async def test_bytes_that_arrived_before_a_hang_up_are_kept_even_if_not_yet_read
         await asyncio.sleep(0.1)
         offset = (await client.head(path, headers=issued.auth)).headers["Upload-Offset"]
     upload_id = path.rsplit("/", 1)[1]
-    assert (settings.storage_dir / upload_id[:2] / upload_id).read_bytes() == body
+    assert data_path(settings.storage_dir, upload_id).read_bytes() == body

@@ -7,8 +7,6 @@ import asyncio
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,11 @@ from sqlalchemy import select, update
 
 from tests import tus
 from tests.conftest import Issued
+from tests.fakes import FaultyStore, data_path, lock_files
+from tuslog.app import create_app
 from tuslog.db.models import AuditEvent, Upload, UploadState
-from tuslog.janitor import Janitor
-from tuslog.keys import LOCKS, SESSIONS, STORE, VERIFIER
-from tuslog.server.app import create_app
+from tuslog.keys import DATABASE, ENGINE
 from tuslog.settings import Settings
-from tuslog.storage.filestore import FileStore
 
 HALF = 300_000
 # asyncio's default thread pool (ThreadPoolExecutor's own default size)
@@ -50,14 +47,13 @@ async def _upload_across(
 
 async def _janitor_pass(client: TestClient) -> None:
     """One janitor sweep in this process, and the verifications it started."""
-    app = client.app
-    janitor = Janitor(app[SESSIONS], app[STORE], app[LOCKS], timedelta(hours=1), app[VERIFIER])
-    await janitor.sweep()
-    await app[VERIFIER].wait()
+    engine = client.app[ENGINE]
+    await engine.janitor.sweep()
+    await engine.verifier.wait()
 
 
 async def _audit(client: TestClient, upload_id: str) -> list[tuple[str, str]]:
-    async with client.app[SESSIONS]() as session:
+    async with client.app[DATABASE].session() as session:
         rows = await session.execute(
             select(AuditEvent.action, AuditEvent.actor).where(AuditEvent.subject == upload_id)
         )
@@ -81,7 +77,7 @@ async def test_last_bytes_elsewhere_are_verified_in_the_background(
     assert settled.headers["Tuslog-Sha256"] == sha256
     upload_id = path.rsplit("/", 1)[1]
     assert ("upload.completed", "server") in await _audit(first, upload_id)
-    assert list((settings.storage_dir / ".locks").iterdir()) == []
+    assert lock_files(settings.storage_dir) == []
 
 
 async def test_background_verification_finds_a_corrupt_upload(
@@ -102,7 +98,7 @@ async def test_janitor_resumes_a_verification_a_stop_cut_short(
     aiohttp_client: Any, settings: Settings, issued: Issued
 ) -> None:
     first, second = await _two_processes(aiohttp_client, settings)
-    await second.app[VERIFIER].stop()  # as if the process stopped before it could hash
+    await second.app[ENGINE].verifier.stop()  # as if the process stopped before it could hash
     data = os.urandom(2 * HALF + 1)
     sha256 = hashlib.sha256(data).hexdigest()
     path, last = await _upload_across(first, second, issued, data, sha256)
@@ -110,7 +106,7 @@ async def test_janitor_resumes_a_verification_a_stop_cut_short(
     head = await first.head(path, headers=issued.auth)  # no lock taken, no 423
     assert (head.status, head.headers["Tuslog-Upload-State"]) == (200, "verifying")
     upload_id = path.rsplit("/", 1)[1]
-    async with first.app[SESSIONS]() as session:
+    async with first.app[DATABASE].session() as session:
         row = await session.get(Upload, upload_id)
         assert row is not None and (row.state, row.sha256) == (UploadState.COMPLETE, None)
 
@@ -126,11 +122,11 @@ async def test_a_busy_upload_is_left_to_whoever_verifies_it(
     """Two processes never hash the same upload: the janitor's attempt finds the lock
     taken and leaves the upload alone (the holder records the result)."""
     first, second = await _two_processes(aiohttp_client, settings)
-    await second.app[VERIFIER].stop()
+    await second.app[ENGINE].verifier.stop()
     data = os.urandom(2 * HALF)
     path, _ = await _upload_across(first, second, issued, data, hashlib.sha256(data).hexdigest())
     upload_id = path.rsplit("/", 1)[1]
-    held = second.app[LOCKS].try_acquire(upload_id)  # someone else is verifying it
+    held = second.app[ENGINE].parts.locks.try_acquire(upload_id)  # someone else is verifying it
     assert held is not None
     try:
         await _janitor_pass(first)
@@ -149,16 +145,16 @@ async def test_an_impatient_start_does_not_swallow_the_patient_one(
     data = os.urandom(1000)
     path = await tus.create_path(client, issued.auth, len(data))
     upload_id = path.rsplit("/", 1)[1]
-    held = client.app[LOCKS].try_acquire(upload_id)  # the completing request
+    held = client.app[ENGINE].parts.locks.try_acquire(upload_id)  # the completing request
     assert held is not None
-    async with client.app[SESSIONS].begin() as session:
+    async with client.app[DATABASE].begin() as session:
         await session.execute(
             update(Upload)
             .where(Upload.id == upload_id)
             .values(offset=len(data), state=UploadState.COMPLETE)
         )
-    (settings.storage_dir / upload_id[:2] / upload_id).write_bytes(data)
-    verifier = client.app[VERIFIER]
+    data_path(settings.storage_dir, upload_id).write_bytes(data)
+    verifier = client.app[ENGINE].verifier
     verifier.start(upload_id, patient=False)  # the janitor's sweep
     await asyncio.sleep(0)  # ...finds the lock taken and gives up (its task just ended)
     verifier.start(upload_id)  # the request's own start
@@ -170,17 +166,18 @@ async def test_an_impatient_start_does_not_swallow_the_patient_one(
     assert head.headers["Tuslog-Sha256"] == hashlib.sha256(data).hexdigest()
 
 
-class _StuckReadStore(FileStore):
-    """Reading an upload back takes until ``moving`` is set (multi-GB archives on a busy
+def stuck_reads(root: Path) -> tuple[FaultyStore, threading.Event]:
+    """Reading an upload back takes until the event is set (multi-GB archives on a busy
     volume)."""
+    store = FaultyStore(root)
+    moving = threading.Event()
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.moving = threading.Event()
+    def open_reader(real: Any, upload_id: str) -> Any:
+        moving.wait(30)
+        return real(upload_id)
 
-    def read_blocks(self, upload_id: str, start: int, end: int) -> Iterator[bytes]:
-        self.moving.wait(30)
-        yield from super().read_blocks(upload_id, start, end)
+    store.intercept("open_reader", open_reader)
+    return store, moving
 
 
 async def test_verifications_do_not_hold_up_requests(
@@ -189,7 +186,7 @@ async def test_verifications_do_not_hold_up_requests(
     """Many verifications waiting (after a restart, or finals of many partials) run one at
     a time on a thread of their own; requests still get the threads they need."""
     first = await aiohttp_client(create_app(settings))
-    stuck = _StuckReadStore(settings.storage_dir)
+    stuck, moving = stuck_reads(settings.storage_dir)
     second = await aiohttp_client(create_app(settings, store=stuck))
     paths: list[str] = []
 
@@ -211,8 +208,8 @@ async def test_verifications_do_not_hold_up_requests(
         # wait for a stuck verification (which would wait 30 s).
         await asyncio.wait_for(verifications_then_other_requests(), 10)
     finally:
-        stuck.moving.set()
-    await second.app[VERIFIER].wait()
+        moving.set()
+    await second.app[ENGINE].verifier.wait()
     for path in paths:
         head = await second.head(path, headers=issued.auth)
         assert head.headers["Tuslog-Sha256"] == hashlib.sha256(b"ab").hexdigest()
@@ -233,4 +230,4 @@ async def test_a_replayed_last_patch_takes_no_lock(
     assert (at_end.status, at_end.headers["Tuslog-Upload-State"]) == (204, "complete")
     past_end = await tus.patch(client, path, issued.auth, len(data), b"x")
     assert past_end.status == 413
-    assert list((settings.storage_dir / ".locks").iterdir()) == []
+    assert lock_files(settings.storage_dir) == []

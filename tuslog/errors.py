@@ -53,6 +53,9 @@ CATALOGUE: dict[str, ErrorDef] = {}
 
 
 def _define(code: str, status: int, message: str, **kwargs: object) -> ErrorDef:
+    """Add an error to the catalogue; a code defined twice is a bug, caught at import."""
+    if code in CATALOGUE:
+        raise ValueError(f"error code {code!r} is defined twice")
     definition = ErrorDef(code, status, message, **kwargs)  # type: ignore[arg-type]
     CATALOGUE[code] = definition
     return definition
@@ -132,6 +135,18 @@ SHUTTING_DOWN = _define(
     503,
     "The server is restarting; what arrived was kept. Resume in a few seconds.",
     retry_after=5,
+)
+
+UPLOAD_NOT_READY = _define(
+    "upload_not_ready", 409, "This upload is not finished yet; wait until it is complete."
+)
+UPLOAD_CORRUPT = _define(
+    "upload_corrupt",
+    409,
+    "This upload does not match the SHA-256 its client declared; it is probably damaged.",
+)
+RANGE_NOT_SATISFIABLE = _define(
+    "range_not_satisfiable", 416, "The requested byte range is outside the upload."
 )
 
 # --- staff-side objects ------------------------------------------------------------------

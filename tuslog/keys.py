@@ -1,22 +1,18 @@
-"""Typed application keys, in one leaf module so that every layer can import them."""
+"""Typed application keys, in one leaf module so that every layer can use them. It imports
+no tuslog module at run time (the types are for the type checker only), so importing it
+never pulls in a layer."""
+
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tuslog.db.quick import QuickTransactions
-from tuslog.server.digests import RunningDigests
-from tuslog.server.ratelimit import FailureLimiter
-from tuslog.settings import Settings
-from tuslog.storage.filestore import FileStore
-from tuslog.storage.locks import UploadLocks
-from tuslog.verifier import Verifier
+if TYPE_CHECKING:
+    from tuslog.db.database import Database
+    from tuslog.http.ratelimit import FailureLimiter
+    from tuslog.settings import Settings
+    from tuslog.uploads.engine import UploadEngine
 
-SETTINGS = web.AppKey("settings", Settings)
-ENGINE = web.AppKey("engine", AsyncEngine)
-SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
-QUICK = web.AppKey("quick", QuickTransactions)
-VERIFIER = web.AppKey("verifier", Verifier)
-STORE = web.AppKey("store", FileStore)
-LOCKS = web.AppKey("locks", UploadLocks)
-DIGESTS = web.AppKey("digests", RunningDigests)
-LIMITER = web.AppKey("limiter", FailureLimiter)
+SETTINGS: "web.AppKey[Settings]" = web.AppKey("settings")
+DATABASE: "web.AppKey[Database]" = web.AppKey("database")
+ENGINE: "web.AppKey[UploadEngine]" = web.AppKey("engine")
+LIMITER: "web.AppKey[FailureLimiter]" = web.AppKey("limiter")

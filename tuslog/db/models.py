@@ -68,8 +68,9 @@ class UploadState(enum.StrEnum):
     COMPLETE = "complete"
     VERIFIED = "verified"
     CORRUPT = "corrupt"
-    EXPIRED = "expired"
-    TERMINATED = "terminated"
+    EXPIRED = "expired"  # unfinished and inactive too long (the janitor)
+    TERMINATED = "terminated"  # ended by its client (tus DELETE) or claimed by a final upload
+    DELETED = "deleted"  # removed by staff (or with its ticket)
 
     @property
     def finished(self) -> bool:
@@ -77,7 +78,10 @@ class UploadState(enum.StrEnum):
 
     @property
     def gone(self) -> bool:
-        return self in (UploadState.EXPIRED, UploadState.TERMINATED)
+        return self in GONE_STATES
+
+
+GONE_STATES = frozenset({UploadState.EXPIRED, UploadState.TERMINATED, UploadState.DELETED})
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -95,7 +99,9 @@ class Ticket(Base):
     __tablename__ = "tickets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(64), unique=True)
+    number: Mapped[str] = mapped_column(String(64))
+    # The number case-folded: ``SR-1`` and ``sr-1`` are one ticket (tuslog.services.tickets).
+    number_key: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(300), default="")
     platform: Mapped[str] = mapped_column(String(100), default="")
     status: Mapped[TicketStatus] = mapped_column(
@@ -116,7 +122,7 @@ class UploadToken(Base):
     max_uses: Mapped[int] = mapped_column(Integer)
     uses: Mapped[int] = mapped_column(Integer, default=0)
     max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -128,7 +134,11 @@ class Upload(Base):
     __table_args__ = (Index("ix_uploads_state_expires_at", "state", "expires_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    # An ended upload stays as a tombstone when its ticket is deleted (SET NULL): the
+    # janitor can then still remove bytes that a crash left behind.
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True, nullable=True
+    )
     token_id: Mapped[int | None] = mapped_column(
         ForeignKey("upload_tokens.id", ondelete="SET NULL"), index=True, nullable=True
     )
@@ -159,7 +169,7 @@ class Upload(Base):
     @property
     def shown_state(self) -> str:
         """The state as people and clients see it: a received upload whose whole-file hash
-        is still being computed (tuslog.verifier) is "verifying"."""
+        is still being computed (tuslog.uploads.verifier) is "verifying"."""
         if self.state is UploadState.COMPLETE and self.sha256 is None:
             return "verifying"
         return self.state.value

@@ -1,42 +1,77 @@
-"""Tickets: the help-desk case that tokens and uploads belong to."""
+"""Tickets: the help-desk case that tokens and uploads belong to.
 
-from sqlalchemy import select
+Ticket numbers are case-insensitive: ``SR-1234`` and ``sr-1234`` name the same ticket
+(help desks and people type them both ways), shown as first entered. Deleting a ticket
+ends its uploads through the upload engine (``tuslog.uploads``) first; this module only
+handles the rows.
+"""
+
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog import errors
-from tuslog.db.models import Ticket, TicketStatus, Upload
+from tuslog.db.models import GONE_STATES, Ticket, TicketStatus, Upload, UploadToken, utcnow
 from tuslog.services import audit
 
 MAX_NUMBER_LENGTH = 64
 
 
-async def create(
-    session: AsyncSession, number: str, *, title: str = "", platform: str = "", actor: str
-) -> Ticket:
+def number_key(number: str) -> str:
+    return number.strip().casefold()
+
+
+def _check_number(number: str) -> str:
     number = number.strip()
     if not number or len(number) > MAX_NUMBER_LENGTH or not number.isprintable() or " " in number:
         raise errors.INVALID_VALUE("Ticket number must be 1-64 printable characters, no spaces.")
-    # One line each: they are shown in tables and lists.
-    ticket = Ticket(number=number, title=_one_line(title), platform=_one_line(platform))
-    session.add(ticket)
+    return number
+
+
+def one_line(text: str) -> str:
+    """Titles and platforms are shown in tables and lists: one line, no control chars."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+async def create(
+    session: AsyncSession, number: str, *, title: str = "", platform: str = "", actor: str
+) -> Ticket:
+    number = _check_number(number)
+    ticket = Ticket(
+        number=number,
+        number_key=number_key(number),
+        title=one_line(title),
+        platform=one_line(platform),
+    )
     try:
-        await session.flush()
+        async with session.begin_nested():
+            session.add(ticket)
     except IntegrityError:
-        await session.rollback()
-        raise errors.TICKET_EXISTS(f"Ticket {number} already exists.") from None
+        existing = await find(session, number)
+        shown = existing.number if existing else number
+        raise errors.TICKET_EXISTS(
+            f"Ticket {shown} already exists (ticket numbers ignore case)."
+        ) from None
     audit.record(session, actor, "ticket.created", number, title=ticket.title)
     return ticket
 
 
-def _one_line(text: str) -> str:
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+async def find(session: AsyncSession, number: str) -> Ticket | None:
+    """The ticket of this number: an exact match first (tickets that differed only in case
+    before numbers were case-insensitive keep theirs), then ignoring case."""
+    exact = await session.scalar(select(Ticket).where(Ticket.number == number.strip()))
+    if exact is not None:
+        return exact
+    found: Ticket | None = await session.scalar(
+        select(Ticket).where(Ticket.number_key == number_key(number))
+    )
+    return found
 
 
 async def get(session: AsyncSession, number: str) -> Ticket:
-    ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+    ticket = await find(session, number)
     if ticket is None:
-        raise errors.TICKET_NOT_FOUND(f"No ticket {number}.")
+        raise errors.TICKET_NOT_FOUND(f"No ticket {number.strip()[:MAX_NUMBER_LENGTH]}.")
     return ticket
 
 
@@ -46,8 +81,9 @@ async def list_all(session: AsyncSession) -> list[Ticket]:
 
 async def resolve(session: AsyncSession, number: str, *, actor: str) -> Ticket:
     ticket = await get(session, number)
-    ticket.status = TicketStatus.RESOLVED
-    audit.record(session, actor, "ticket.resolved", number)
+    if ticket.status is not TicketStatus.RESOLVED:
+        ticket.status = TicketStatus.RESOLVED
+        audit.record(session, actor, "ticket.resolved", ticket.number)
     return ticket
 
 
@@ -55,15 +91,41 @@ async def reopen(session: AsyncSession, number: str, *, actor: str) -> Ticket:
     ticket = await get(session, number)
     if ticket.status is not TicketStatus.OPEN:
         ticket.status = TicketStatus.OPEN
-        audit.record(session, actor, "ticket.reopened", number)
+        audit.record(session, actor, "ticket.reopened", ticket.number)
     return ticket
 
 
-async def delete(session: AsyncSession, number: str, *, actor: str) -> list[str]:
-    """Delete the ticket with its tokens and upload rows; return the upload ids whose bytes
-    the caller must remove from the store after committing."""
-    ticket = await get(session, number)
-    upload_ids = list(await session.scalars(select(Upload.id).where(Upload.ticket_id == ticket.id)))
+async def live_upload_ids(session: AsyncSession, ticket_id: int) -> list[str]:
+    """The ticket's uploads that have not ended (their bytes may still be on disk)."""
+    query = select(Upload.id).where(Upload.ticket_id == ticket_id, Upload.state.not_in(GONE_STATES))
+    return list(await session.scalars(query))
+
+
+async def stop_new_uploads(session: AsyncSession, ticket_id: int) -> None:
+    """Let the ticket's tokens expire now, so that no upload starts while the ticket is
+    deleted. Not a revocation: an upload being written stops because it is ended (and
+    says so: 410), not with a 401 that would race with that."""
+    now = utcnow()
+    await session.execute(
+        update(UploadToken)
+        .where(UploadToken.ticket_id == ticket_id, UploadToken.expires_at > now)
+        .values(expires_at=now)
+    )
+
+
+async def delete_row(session: AsyncSession, ticket: Ticket, *, actor: str, ended: int) -> None:
+    """Delete the ticket and its tokens; its (ended) uploads stay as tombstones."""
     await session.delete(ticket)
-    audit.record(session, actor, "ticket.deleted", number, uploads=len(upload_ids))
-    return upload_ids
+    audit.record(session, actor, "ticket.deleted", ticket.number, uploads=ended)
+
+
+async def upload_summary(session: AsyncSession, ticket_id: int) -> tuple[int, int]:
+    """How many uploads of the ticket still have bytes, and how many bytes."""
+    row = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(Upload.offset), 0)).where(
+                Upload.ticket_id == ticket_id, Upload.state.not_in(GONE_STATES)
+            )
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)

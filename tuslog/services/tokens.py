@@ -11,8 +11,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +29,7 @@ TOKEN_SCHEME = "tlu"  # noqa: S105 - a public prefix, not a secret
 class IssuedToken:
     token: str
     record: UploadToken
+    ticket: str  # the ticket's number as it was first entered
 
 
 # Bounds of what a token may be issued with: beyond them values stop meaning anything
@@ -64,15 +67,11 @@ async def issue(
     ticket = await tickets.get(session, number)
     if ticket.status is not TicketStatus.OPEN:
         raise errors.INVALID_VALUE(
-            f"Ticket {number} is resolved; reopen it (tuslog ticket reopen {number}) "
-            "to issue tokens."
+            f"Ticket {ticket.number} is resolved; reopen it "
+            f"(tuslog ticket reopen {ticket.number}) to issue tokens."
         )
-    if not 1 <= uploads <= MAX_UPLOADS:
-        raise errors.INVALID_VALUE(f"A token allows 1 to {MAX_UPLOADS} uploads, not {uploads}.")
-    if not timedelta(0) < ttl <= MAX_TTL:
-        raise errors.INVALID_VALUE(
-            f"A token's lifetime must be positive and at most {MAX_TTL.days} days."
-        )
+    _check_uploads(uploads)
+    _check_ttl(ttl)
     if max_bytes is not None and not 1 <= max_bytes <= MAX_QUOTA:
         raise errors.INVALID_VALUE(f"A token's byte quota must be 1 to {MAX_QUOTA} bytes.")
     for _ in range(5):
@@ -92,9 +91,21 @@ async def issue(
                 session.add(record)
         except IntegrityError:
             continue
-        audit.record(session, actor, "token.issued", prefix, ticket=number, uploads=uploads)
-        return IssuedToken(token, record)
+        audit.record(session, actor, "token.issued", prefix, ticket=ticket.number, uploads=uploads)
+        return IssuedToken(token, record, ticket.number)
     raise RuntimeError("could not find a free token prefix")
+
+
+def _check_uploads(uploads: int) -> None:
+    if not 1 <= uploads <= MAX_UPLOADS:
+        raise errors.INVALID_VALUE(f"A token allows 1 to {MAX_UPLOADS} uploads, not {uploads}.")
+
+
+def _check_ttl(ttl: timedelta) -> None:
+    if not timedelta(0) < ttl <= MAX_TTL:
+        raise errors.INVALID_VALUE(
+            f"A token's lifetime must be positive and at most {MAX_TTL.days} days."
+        )
 
 
 def presented(record: UploadToken, token: str | None) -> bool:
@@ -131,7 +142,7 @@ async def consume_attempt(
     """Atomically use one of the token's uploads; uniform 401 if none is left."""
     now = utcnow()
     result = await session.execute(
-        update(UploadToken)
+        update_rows(UploadToken)
         .where(
             and_(
                 UploadToken.id == record.id,
@@ -147,30 +158,78 @@ async def consume_attempt(
         raise errors.TOKEN_INVALID()
 
 
-def is_revoked(conn: Connection, token_id: int) -> bool:
-    """Run through tuslog.db.quick (a streaming PATCH asks every few seconds)."""
-    revoked_at = conn.scalar(select(UploadToken.revoked_at).where(UploadToken.id == token_id))
-    return revoked_at is not None
+@dataclass(frozen=True)
+class Revoked:
+    record: UploadToken
+    already: bool  # it was revoked before this call
 
 
-async def revoke(session: AsyncSession, prefix: str, *, actor: str) -> UploadToken:
-    """Revoke by prefix; a whole token pasted instead is accepted (only its prefix is
-    used for the lookup, and it is never echoed back)."""
+async def find(session: AsyncSession, prefix: str) -> UploadToken:
+    """The token by its prefix; a whole token pasted instead is accepted (only its prefix
+    is used for the lookup, and it is never echoed back)."""
     given = prefix.strip()
     prefix = prefix_of(given) or given
     record = await session.scalar(select(UploadToken).where(UploadToken.prefix == prefix))
     if record is None:
         shown = prefix if len(prefix) <= len("tlu_") + 8 else "that prefix"  # no secrets
         raise errors.TOKEN_NOT_FOUND(f"No upload token with prefix {shown}.")
-    if record.revoked_at is None:
-        record.revoked_at = utcnow()
-        audit.record(session, actor, "token.revoked", prefix)
     return record
+
+
+async def revoke(session: AsyncSession, prefix: str, *, actor: str) -> Revoked:
+    record = await find(session, prefix)
+    if record.revoked_at is not None:
+        return Revoked(record, already=True)
+    record.revoked_at = utcnow()
+    audit.record(session, actor, "token.revoked", record.prefix)
+    return Revoked(record, already=False)
+
+
+async def update(
+    session: AsyncSession,
+    prefix: str,
+    *,
+    uploads: int | None = None,
+    ttl: timedelta | None = None,
+    actor: str,
+) -> UploadToken:
+    """Change how many uploads a token allows in all, or give it a new lifetime counted
+    from now. A revoked token stays revoked (issue a new one instead)."""
+    record = await find(session, prefix)
+    if record.revoked_at is not None:
+        raise errors.INVALID_VALUE(f"Token {record.prefix} is revoked; issue a new token.")
+    changes: dict[str, Any] = {}
+    if uploads is not None:
+        _check_uploads(uploads)
+        if uploads < record.uses:
+            raise errors.INVALID_VALUE(
+                f"Token {record.prefix} has already been used for {record.uses} upload(s); "
+                f"it cannot allow fewer ({uploads})."
+            )
+        record.max_uses = changes["uploads"] = uploads
+    if ttl is not None:
+        _check_ttl(ttl)
+        record.expires_at = utcnow() + ttl
+        changes["expires_at"] = record.expires_at.isoformat()
+    if changes:
+        audit.record(session, actor, "token.updated", record.prefix, None, **changes)
+    return record
+
+
+async def ticket_number(session: AsyncSession, record: UploadToken) -> str:
+    number = await session.scalar(select(Ticket.number).where(Ticket.id == record.ticket_id))
+    return number or ""
+
+
+def revoked_since(conn: Connection, since: datetime) -> list[int]:
+    """Ids of tokens revoked at or after ``since`` (the revocation watch, via quick)."""
+    query = select(UploadToken.id).where(UploadToken.revoked_at >= since)
+    return list(conn.scalars(query))
 
 
 async def list_for(session: AsyncSession, number: str | None) -> list[tuple[UploadToken, str]]:
     query = select(UploadToken, Ticket.number).join(Ticket).order_by(UploadToken.created_at.desc())
     if number is not None:
-        await tickets.get(session, number)  # an unknown ticket is an error, not "(none)"
-        query = query.where(Ticket.number == number)
+        ticket = await tickets.get(session, number)  # unknown: an error, not "(none)"
+        query = query.where(Ticket.id == ticket.id)
     return [(token, ticket_number) for token, ticket_number in await session.execute(query)]

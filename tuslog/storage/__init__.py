@@ -1,1 +1,1 @@
-"""Bytes on disk (the Store seam) and the cross-process per-upload lock."""
+"""Where upload bytes live (the ``Store`` seam, ``FileStore``) and the per-upload locks."""

@@ -1,14 +1,11 @@
-"""The Store: creates, writes at an offset, reports and deletes upload bytes.
+"""``FileStore``: upload bytes as files on a local or shared volume.
 
-It never sees HTTP. Its blocking methods run in worker threads (``asyncio.to_thread``);
-the caller decides when. Tests replace it (only) to fake failures such as a full disk.
+Layout: ``<root>/<id[:2]>/<id>``. Lock files live beside them, under ``<root>/.locks``
+(``tuslog.storage.locks``); the store itself never looks there.
 """
 
 import contextlib
 import ctypes
-import errno
-import hashlib
-import logging
 import os
 import shutil
 import sys
@@ -17,18 +14,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-log = logging.getLogger(__name__)
-_COPY_BLOCK = 4 * 1024 * 1024
-_HEX = frozenset("0123456789abcdef")
+from tuslog.storage.store import Space, StorageFullError, is_disk_full, is_upload_id
+
 _SYNC_FILE_RANGE_WRITE = 2
-
-
-def is_upload_id(name: str) -> bool:
-    """An upload id as the server makes them (128 random bits, lower-case hex): the only
-    names accepted in upload URLs, and the only data file names the store recognises."""
-    return len(name) == 32 and _HEX.issuperset(name)
 
 
 def _load_sync_file_range() -> Any:
@@ -44,31 +34,8 @@ def _load_sync_file_range() -> Any:
 _sync_file_range = _load_sync_file_range() if sys.platform.startswith("linux") else None
 
 
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
-
-
-class StorageFullError(OSError):
-    """The disk filled during a write; ``written`` bytes of that buffer did reach the file."""
-
-    def __init__(self, written: int) -> None:
-        super().__init__(errno.ENOSPC, "No space left on device")
-        self.written = written
-
-
-class DataMissingError(OSError):
-    """An upload's data file is missing or shorter than its recorded length."""
-
-    def __init__(self, upload_id: str) -> None:
-        super().__init__(errno.EIO, f"upload {upload_id} is missing or shorter than recorded")
-        self.upload_id = upload_id
-
-
-class DataFile:
-    """One open upload data file: positioned writes, durable sync, truncation.
+class FileWriter:
+    """One open data file: positioned writes, durable sync, truncation.
 
     Its methods run in worker threads, and the coroutine that owns the file may be
     cancelled (server shutdown) while one is still running. Closing then must not free the
@@ -123,7 +90,7 @@ class DataFile:
     def truncate(self, size: int) -> None:
         with self._using() as fd:
             os.ftruncate(fd, size)
-            self.sync()
+            os.fdatasync(fd)
 
     def size(self) -> int:
         with self._using() as fd:
@@ -140,21 +107,19 @@ class DataFile:
 
 
 class FileStore:
-    """Upload bytes as ``<root>/<id[:2]>/<id>``; lock files live under ``<root>/.locks``."""
+    """The ``Store`` on a directory (``TUSLOG_STORAGE_DIR``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    @property
-    def lock_dir(self) -> Path:
-        return self.root / ".locks"
-
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.lock_dir.mkdir(exist_ok=True)
 
     def path(self, upload_id: str) -> Path:
         return self.root / upload_id[:2] / upload_id
+
+    def location(self, upload_id: str) -> str:
+        return str(self.path(upload_id).resolve())
 
     def create(self, upload_id: str) -> None:
         path = self.path(upload_id)
@@ -163,8 +128,11 @@ class FileStore:
         os.close(fd)
         _fsync_dir(path.parent)
 
-    def open(self, upload_id: str) -> DataFile:
-        return DataFile(os.open(self.path(upload_id), os.O_WRONLY))
+    def open_writer(self, upload_id: str) -> FileWriter:
+        return FileWriter(os.open(self.path(upload_id), os.O_WRONLY))
+
+    def open_reader(self, upload_id: str) -> BinaryIO:
+        return open(self.path(upload_id), "rb")
 
     def size(self, upload_id: str) -> int | None:
         try:
@@ -173,35 +141,28 @@ class FileStore:
             return None
 
     def delete(self, upload_id: str) -> bool:
-        """Remove the upload's bytes; False if there were none to remove."""
         try:
             self.path(upload_id).unlink()
         except FileNotFoundError:
             return False
         return True
 
-    def delete_ended(self, upload_id: str) -> None:
-        """Remove the bytes of an upload the database already records as ended (expired,
-        terminated, claimed by a final upload). The request that ended it has succeeded:
-        a failure here is logged, and the janitor's leftover sweep removes them later."""
-        try:
-            self.delete(upload_id)
-        except OSError as exc:
-            log.warning(
-                "could not remove the data of ended upload %s (%s); the janitor will retry",
-                upload_id,
-                exc,
-            )
+    def space(self) -> Space:
+        usage = shutil.disk_usage(self.root)
+        return Space(total=usage.total, used=usage.used, free=usage.free)
+
+    def probe(self) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-") as probe:
+            probe.write(b"ok")
+            probe.flush()
 
     def untouched_for(self, upload_id: str, seconds: float) -> bool:
-        """Whether the upload's data file exists and was not written for ``seconds``."""
         try:
             return time.time() - self.path(upload_id).stat().st_mtime >= seconds
         except FileNotFoundError:
             return False
 
     def stored_ids(self) -> Iterator[str]:
-        """The upload ids that have a data file (``<root>/<id[:2]>/<id>``), in no order."""
         with os.scandir(self.root) as shards:
             for shard in shards:
                 if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
@@ -215,55 +176,6 @@ class FileStore:
                             and entry.is_file(follow_symlinks=False)
                         ):
                             yield name
-
-    def sha256(
-        self, upload_id: str, length: int, stop: threading.Event | None = None
-    ) -> str | None:
-        """SHA-256 of the first ``length`` bytes; None if ``stop`` is set meanwhile."""
-        digest = hashlib.sha256()
-        for block in self.read_blocks(upload_id, 0, length):
-            if stop is not None and stop.is_set():
-                return None
-            digest.update(block)
-        return digest.hexdigest()
-
-    def read_blocks(self, upload_id: str, start: int, end: int) -> Iterator[bytes]:
-        with open(self.path(upload_id), "rb") as handle:
-            handle.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                block = handle.read(min(_COPY_BLOCK, remaining))
-                if not block:
-                    raise DataMissingError(upload_id)
-                remaining -= len(block)
-                yield block
-
-    def concatenate(self, target_id: str, sources: list[tuple[str, int]]) -> str:
-        """Write the sources (id, length) one after the other into ``target_id``; return SHA-256."""
-        digest = hashlib.sha256()
-        data = self.open(target_id)
-        try:
-            position = 0
-            for source_id, length in sources:
-                try:
-                    for block in self.read_blocks(source_id, 0, length):
-                        data.write_at(block, position)
-                        digest.update(block)
-                        position += len(block)
-                except FileNotFoundError as exc:
-                    raise DataMissingError(source_id) from exc
-            data.sync()
-        finally:
-            data.close()
-        return digest.hexdigest()
-
-    def free_space(self) -> int:
-        return shutil.disk_usage(self.root).free
-
-    def check_writable(self) -> None:
-        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-") as probe:
-            probe.write(b"ok")
-            probe.flush()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,11 +1,13 @@
 """One writer per upload, across processes and hosts sharing the storage volume.
 
-The lock is an exclusive ``flock`` on ``<storage>/.locks/<id>.lock`` (plus an in-process
-registry, because flock emulated over NFS is per process). A request that finds the
-lock taken asks the holder to let go: in-process by calling the holder's callback, across
-processes by creating ``<id>.release``, which a holding PATCH polls for. The holder saves
-what it has and releases; only if that does not happen within ``release_timeout`` does
-the newcomer get a retryable 423.
+The lock is an exclusive ``flock`` on ``<locks>/<id>.lock`` (plus an in-process registry,
+because flock emulated over NFS is per process). A request that finds the lock taken asks
+the holder to let go: in-process by calling the holder's callback, across processes by
+creating ``<locks>/release/<id>``. One watcher per process (``watch``) looks into that
+folder, which is empty unless a hand-over is under way, and passes requests on to the
+holders of this process: no per-upload polling. The holder saves what it has and
+releases; only if that does not happen within ``release_timeout`` does the newcomer get a
+retryable 423.
 """
 
 import asyncio
@@ -22,6 +24,13 @@ from tuslog import errors
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
+_WATCH_SECONDS = 0.1
+
+# Why a holder is asked to let go (its callback gets one of these).
+TAKEOVER = "takeover"  # a newer request for the same upload
+SHUTDOWN = "shutdown"  # this server is stopping
+ENDING = "ending"  # the upload is being ended (deleted by staff, with its ticket...)
+_REASONS = frozenset({TAKEOVER, SHUTDOWN, ENDING})
 
 
 class HeldLock:
@@ -29,21 +38,17 @@ class HeldLock:
         self._locks = locks
         self.upload_id = upload_id
         self._fd = fd
-        self._on_release_request: Callable[[bool], None] | None = None
+        self._on_release_request: Callable[[str], None] | None = None
         self._released = False
 
-    def on_release_request(self, callback: Callable[[bool], None] | None) -> None:
-        """Register what to do when another request wants this upload, or the server
-        stops (the callback's argument): the PATCH's stop."""
+    def on_release_request(self, callback: Callable[[str], None] | None) -> None:
+        """Register what to do when someone else needs this upload: the PATCH's stop. The
+        callback gets why (``TAKEOVER``, ``SHUTDOWN``, ``ENDING``)."""
         self._on_release_request = callback
 
-    def request_release(self, shutdown: bool = False) -> None:
+    def request_release(self, why: str = TAKEOVER) -> None:
         if self._on_release_request is not None:
-            self._on_release_request(shutdown)
-
-    def release_requested_elsewhere(self) -> bool:
-        """Cheap poll for a release request from another process or host."""
-        return self._locks.release_path(self.upload_id).exists()
+            self._on_release_request(why)
 
     def release(self) -> None:
         if self._released:
@@ -61,15 +66,25 @@ class UploadLocks:
         self.release_timeout = release_timeout
         self._held: dict[str, HeldLock] = {}
 
+    @property
+    def _release_dir(self) -> Path:
+        return self.lock_dir / "release"
+
+    def prepare(self) -> None:
+        self._release_dir.mkdir(parents=True, exist_ok=True)
+
     def lock_path(self, upload_id: str) -> Path:
         return self.lock_dir / f"{upload_id}.lock"
 
     def release_path(self, upload_id: str) -> Path:
-        return self.lock_dir / f"{upload_id}.release"
+        return self._release_dir / upload_id
 
     def forget(self, held: HeldLock) -> None:
         if self._held.get(held.upload_id) is held:
             del self._held[held.upload_id]
+
+    def is_held_here(self, upload_id: str) -> bool:
+        return upload_id in self._held
 
     def try_acquire(self, upload_id: str) -> HeldLock | None:
         if upload_id in self._held:
@@ -91,8 +106,9 @@ class UploadLocks:
         self._held[upload_id] = held
         return held
 
-    async def acquire(self, upload_id: str) -> HeldLock:
-        """Take the lock, asking a stale holder to let go; 423 if it does not in time."""
+    async def acquire(self, upload_id: str, why: str = TAKEOVER) -> HeldLock:
+        """Take the lock, asking a holder to let go (telling it ``why``); 423 if it does
+        not in time."""
         deadline = time.monotonic() + self.release_timeout
         asked_elsewhere = False
         while True:
@@ -103,19 +119,19 @@ class UploadLocks:
             local = self._held.get(upload_id)
             if local is not None:
                 # Again at every poll: the holder may only now be ready to hear it.
-                local.request_release()
+                local.request_release(why)
             elif not asked_elsewhere:
-                # Once: the file stays until the next holder removes it. Touching it again
+                # Once: the file stays until the next holder removes it. Writing it again
                 # would also stop a third request that took the lock in between.
-                self.release_path(upload_id).touch(exist_ok=True)
+                self.release_path(upload_id).write_text(why)
                 asked_elsewhere = True
             if time.monotonic() >= deadline:
                 raise errors.UPLOAD_LOCKED()
             await asyncio.sleep(_POLL_SECONDS)
 
     @contextlib.asynccontextmanager
-    async def hold(self, upload_id: str) -> AsyncIterator[HeldLock]:
-        held = await self.acquire(upload_id)
+    async def hold(self, upload_id: str, why: str = TAKEOVER) -> AsyncIterator[HeldLock]:
+        held = await self.acquire(upload_id, why)
         try:
             yield held
         finally:
@@ -124,7 +140,7 @@ class UploadLocks:
     def release_all(self) -> None:
         """Ask every holder in this process to let go (graceful shutdown)."""
         for held in list(self._held.values()):
-            held.request_release(shutdown=True)
+            held.request_release(SHUTDOWN)
 
     def discard(self, upload_id: str) -> None:
         """Remove the lock files of an upload that finished or is gone (call while holding
@@ -136,6 +152,40 @@ class UploadLocks:
             self.release_path(upload_id).unlink(missing_ok=True)
         except OSError as exc:
             log.warning("could not remove the lock files of upload %s: %s", upload_id, exc)
+
+    def _requested_elsewhere(self) -> dict[str, str]:
+        """Upload id → why, for the release requests of the locks this process holds."""
+        wanted: dict[str, str] = {}
+        try:
+            with os.scandir(self._release_dir) as entries:
+                names = [entry.name for entry in entries if entry.name in self._held]
+        except FileNotFoundError:
+            return wanted
+        for name in names:
+            try:
+                why = (self._release_dir / name).read_text()[:16]
+            except FileNotFoundError:
+                continue  # the next holder took it meanwhile
+            wanted[name] = why if why in _REASONS else TAKEOVER
+        return wanted
+
+    async def watch(self, stopping: asyncio.Event) -> None:
+        """Pass release requests from other processes on to this process' holders, until
+        ``stopping`` is set. Costs one look into a (mostly empty) folder per tick, and
+        nothing while this process holds no lock."""
+        while not stopping.is_set():
+            if self._held:
+                try:
+                    wanted = await asyncio.to_thread(self._requested_elsewhere)
+                except OSError as exc:
+                    log.warning("cannot read release requests in %s: %s", self.lock_dir, exc)
+                    wanted = {}
+                for upload_id, why in wanted.items():
+                    held = self._held.get(upload_id)
+                    if held is not None:
+                        held.request_release(why)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), _WATCH_SECONDS)
 
 
 def _same_file(fd: int, path: Path) -> bool:

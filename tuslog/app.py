@@ -1,0 +1,70 @@
+"""The app factory: everything is built here (the database, the upload engine, background
+jobs), nothing at import time."""
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from tuslog.db.database import Database
+from tuslog.http import ops, uploaders
+from tuslog.http.client import client_ip_middleware
+from tuslog.http.logs import quiet_malformed_requests
+from tuslog.http.ratelimit import FailureLimiter
+from tuslog.http.security import add_security_headers
+from tuslog.keys import DATABASE, ENGINE, LIMITER, SETTINGS
+from tuslog.settings import Settings
+from tuslog.storage.filestore import FileStore
+from tuslog.storage.locks import UploadLocks
+from tuslog.storage.store import Store
+from tuslog.tus.app import collection_without_slash, create_tus_app, expect_continue
+from tuslog.uploads.engine import UploadEngine
+
+# Headroom for aiohttp's own buffering; bodies are streamed, never read whole.
+_CLIENT_MAX_SIZE = 1024 * 1024
+
+
+def _limit_share(settings: Settings) -> int:
+    """This worker's share of the failed-token limit: the workers count failures each on
+    their own, so together they allow what the setting says (rounded up per worker)."""
+    return -(-settings.auth_failure_limit // settings.workers)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> web.Application:
+    """The root app. ``store``: the upload storage (default: a ``FileStore`` on
+    TUSLOG_STORAGE_DIR; tests hand in a wrapped one to fake failures)."""
+    quiet_malformed_requests()
+    app = web.Application(middlewares=[client_ip_middleware], client_max_size=_CLIENT_MAX_SIZE)
+    app[SETTINGS] = settings
+    app[LIMITER] = FailureLimiter(
+        _limit_share(settings), settings.auth_failure_window.total_seconds()
+    )
+    app.cleanup_ctx.append(_engine(store or FileStore(settings.storage_dir)))
+    app.on_response_prepare.append(add_security_headers)
+    app.on_shutdown.append(_stop_receiving)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    uploaders.add_routes(app.router)
+    app.router.add_route("*", "/files", collection_without_slash, expect_handler=expect_continue)
+    app.add_subapp("/files", create_tus_app())
+    return app
+
+
+def _engine(store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        database = Database(settings.database_url)
+        locks = UploadLocks(settings.storage_dir / ".locks", settings.lock_release_timeout)
+        engine = UploadEngine.build(settings, database, store, locks)
+        app[DATABASE], app[ENGINE] = database, engine
+        try:
+            async with engine.running(background=True):
+                yield
+        finally:
+            await database.dispose()
+
+    return run
+
+
+async def _stop_receiving(app: web.Application) -> None:
+    """On shutdown, open PATCHes save what they have and answer instead of being cut."""
+    app[ENGINE].parts.locks.release_all()

@@ -1,0 +1,176 @@
+"""Argument parsing for ``tuslog``: the command tree, each command naming the function that
+runs it."""
+
+import argparse
+from collections.abc import Callable
+from typing import NoReturn
+
+from tuslog import __version__
+from tuslog.cli import server, tickets, tokens, uploads, values
+from tuslog.cli.output import EXIT_USAGE
+
+DESCRIPTION = """\
+tuslog collects diagnostic archives from customers over resumable (tus) uploads.
+Staff create a ticket, issue a one-time upload token and send the customer the
+printed command. Configuration comes from TUSLOG_* environment variables (see README).
+
+exit codes: 0 done, 1 failed, 2 usage mistake or bad value, 130 interrupted.
+"""
+
+SIZES = "sizes: K, M, G, T or KiB…TiB are binary (1024), KB, MB, GB, TB decimal (1000)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too (argparse prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _settings_help() -> str:
+    """Every setting, from its one definition (defaults: README, Configuration)."""
+    from tuslog.settings import Settings
+
+    lines = ["settings (environment variables; defaults in README, Configuration):"]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"  TUSLOG_{name.upper():<22} {field.description}")
+    return "\n".join(lines).replace("`", "")
+
+
+Command = Callable[..., None]
+
+
+def _command(
+    group: "argparse._SubParsersAction[_Parser]",
+    name: str,
+    run: Command,
+    text: str,
+    *,
+    json: bool = True,
+    epilog: str | None = None,
+) -> _Parser:
+    parser = group.add_parser(name, help=text, description=text, epilog=epilog)
+    if json:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _yes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--yes", "-y", action="store_true", help="do not ask (needed without a terminal)"
+    )
+
+
+def _server(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the server (migrates the database first)",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", help="listen address (TUSLOG_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (TUSLOG_PORT, default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (TUSLOG_WORKERS, default 1)")
+    serve.set_defaults(func=server.serve)
+    _command(sub, "migrate", server.migrate, "bring the database schema up to date", json=False)
+    _command(sub, "storage", uploads.storage, "show the storage: size, free, promised, reserve")
+
+
+def _tickets(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    group = sub.add_parser(
+        "ticket", help="create, list, show, resolve, reopen and delete tickets"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    create = _command(group, "create", tickets.create, "open a ticket")
+    create.add_argument("number", help="help-desk ticket number, e.g. SR-1234 (case ignored)")
+    create.add_argument("--title", default="", help="short description")
+    create.add_argument("--platform", default="", help="customer platform or product")
+    _command(group, "list", tickets.list_, "list tickets")
+    for name, run, text in (
+        ("show", tickets.show, "show a ticket with its tokens and uploads"),
+        ("resolve", tickets.resolve, "mark a ticket resolved"),
+        ("reopen", tickets.reopen, "open a resolved ticket again"),
+    ):
+        _command(group, name, run, text).add_argument("number")
+    delete = _command(
+        group, "delete", tickets.delete, "delete a ticket, its tokens and its uploads' bytes"
+    )
+    delete.add_argument("number")
+    _yes(delete)
+
+
+def _tokens(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    group = sub.add_parser(
+        "token", help="issue, list, update and revoke upload tokens"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    issue = _command(
+        group, "issue", tokens.issue, "issue a one-time upload token (printed once)", epilog=SIZES
+    )
+    issue.add_argument("number", help="ticket number")
+    issue.add_argument(
+        "--uploads", type=values.uploads, help="uploads allowed (TUSLOG_TOKEN_UPLOADS)"
+    )
+    issue.add_argument(
+        "--expires", type=values.lifetime, help="lifetime, e.g. 7d (TUSLOG_TOKEN_TTL)"
+    )
+    issue.add_argument(
+        "--max-bytes", type=values.size, help="byte quota over all uploads, e.g. 50G"
+    )
+    update = _command(group, "update", tokens.update, "change a token's uploads or lifetime")
+    update.add_argument("prefix", help="the token's prefix, e.g. tlu_abcd2345 (or the token)")
+    update.add_argument("--uploads", type=values.uploads, help="uploads allowed in all")
+    update.add_argument("--expires", type=values.lifetime, help="new lifetime from now, e.g. 3d")
+    revoke = _command(group, "revoke", tokens.revoke, "revoke a token; its uploads stop at once")
+    revoke.add_argument("prefix", help="the token's prefix, e.g. tlu_abcd2345 (or the token)")
+    listing = _command(group, "list", tokens.list_, "list tokens (never the secrets)")
+    listing.add_argument("number", nargs="?", help="only this ticket's tokens")
+
+
+def _uploads(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    group = sub.add_parser("upload", help="list, show, download and delete uploads").add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    listing = _command(group, "list", uploads.list_, "list uploads (--json: also where they are)")
+    listing.add_argument("number", nargs="?", help="only this ticket's uploads")
+    show = _command(group, "show", uploads.show, "show one upload")
+    show.add_argument("id", help="the upload's id (32 hex digits)")
+    download = _command(
+        group,
+        "download",
+        uploads.download,
+        "download an archive, checking its SHA-256 as it is written",
+    )
+    download.add_argument("id", help="the upload's id")
+    download.add_argument(
+        "-o", "--output", help="file to write (default: the upload's file name); - for stdout"
+    )
+    download.add_argument(
+        "-c",
+        "--continue",
+        dest="resume",
+        action="store_true",
+        help="resume an interrupted download (FILE.part)",
+    )
+    download.add_argument(
+        "--force",
+        action="store_true",
+        help="also an unfinished, still-verifying or corrupt upload (what arrived so far)",
+    )
+    delete = _command(group, "delete", uploads.delete, "delete one upload and its bytes")
+    delete.add_argument("id", help="the upload's id")
+    _yes(delete)
+
+
+def build() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tuslog", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"tuslog {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    _server(sub)
+    _tickets(sub)
+    _tokens(sub)
+    _uploads(sub)
+    return parser

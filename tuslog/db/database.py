@@ -1,0 +1,43 @@
+"""One object for the database a process talks to: the async engine, its sessions, and the
+hot path's quick transactions. Built once by whoever runs (the app, a CLI command)."""
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tuslog.db.engine import create_engine, session_factory
+from tuslog.db.quick import QuickTransactions
+
+T = TypeVar("T")
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.engine: AsyncEngine = create_engine(url)
+        self._sessions = session_factory(self.engine)
+        self._quick = QuickTransactions(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> AsyncSession:
+        """A session for reads (``async with db.session() as session``)."""
+        return self._sessions()
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session in a transaction, committed when the block ends without error."""
+        return self._sessions.begin()
+
+    async def quick(self, work: Callable[[Connection], T], *, writes: bool = False) -> T:
+        """``work(connection)`` in one short transaction with the fewest thread hops (the
+        hot path: every HEAD, PATCH and checkpoint; see ``tuslog.db.quick``)."""
+        return await self._quick.run(work, writes=writes)
+
+    async def dispose(self) -> None:
+        await asyncio.to_thread(self._quick.dispose)
+        await self.engine.dispose()

@@ -1,1 +1,0 @@
-"""HTTP surfaces: the tus sub-app, operations endpoints, and the app factory."""

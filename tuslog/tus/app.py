@@ -1,0 +1,203 @@
+"""The tus sub-app at /files/: routing (with X-HTTP-Method-Override), version check, CORS,
+and rendering of errors as text/plain with Tus-Resumable."""
+
+import logging
+
+from aiohttp import HttpVersion11, web
+
+from tuslog import errors
+from tuslog.http.aio import send_continue
+from tuslog.http.client import Handler
+from tuslog.keys import ENGINE, SETTINGS
+from tuslog.storage.store import is_disk_full
+from tuslog.tus import creation, resource
+from tuslog.tus.auth import authorize
+from tuslog.tus.headers import TUS_VERSION
+from tuslog.tus.render import error_response
+from tuslog.uploads.checksums import ALGORITHMS as CHECKSUM_ALGORITHMS
+
+log = logging.getLogger(__name__)
+INTERNAL_ERROR = "Internal server error; retry shortly.\n"
+EXTENSIONS = (
+    "creation,creation-with-upload,creation-defer-length,expiration,checksum,"
+    "termination,concatenation"
+)
+METHODS = ("OPTIONS", "HEAD", "POST", "PATCH", "DELETE")
+CORS_ALLOW_HEADERS = (
+    "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Metadata, "
+    "Upload-Offset, Upload-Checksum, Upload-Concat, Upload-Defer-Length, "
+    "X-HTTP-Method-Override, X-Requested-With, X-Request-ID"
+)
+CORS_EXPOSE_HEADERS = (
+    "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "
+    "Upload-Defer-Length, Upload-Concat, Tus-Resumable, Tus-Version, Tus-Extension, "
+    "Tus-Max-Size, Tus-Checksum-Algorithm, Tuslog-Upload-State, Tuslog-Ticket, Tuslog-Sha256"
+)
+
+
+def effective_method(request: web.Request) -> str:
+    override = request.headers.get("X-HTTP-Method-Override")
+    return override.strip().upper() if override else request.method
+
+
+SINGLE_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Tus-Resumable",
+    "Upload-Checksum",
+    "Upload-Concat",
+    "Upload-Defer-Length",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Offset",
+    "X-HTTP-Method-Override",
+)
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    origin = request.headers.get("Origin")
+    allowed = request.config_dict[SETTINGS].cors_origins
+    if not origin or not ("*" in allowed or origin in allowed):
+        return None
+    return origin
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    if request.config_dict[SETTINGS].cors_origins:
+        response.headers["Vary"] = "Origin"  # the answer depends on it, matched or not
+    origin = _allowed_origin(request)
+    if origin is None:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+def _reject_repeated_headers(request: web.Request) -> None:
+    """Two Upload-Offset (or token, length, …) lines are ambiguous: refuse to pick one."""
+    for name in SINGLE_HEADERS:
+        if len(request.headers.getall(name, ())) > 1:
+            raise errors.BAD_REQUEST(f"Send the {name} header only once.")
+
+
+@web.middleware
+async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        method = effective_method(request)
+        if method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
+            raise errors.UNSUPPORTED_VERSION()
+        _reject_repeated_headers(request)
+        response = await handler(request)
+    except errors.TuslogError as exc:
+        response = error_response(exc)
+    except web.HTTPException as exc:
+        response = web.Response(status=exc.status, text=(exc.reason or "error") + "\n")
+    except OSError as exc:
+        response = await _storage_error(request, exc)
+    except Exception:
+        # Still a tus response (Tus-Resumable, CORS) so that clients retry instead of
+        # treating it as a foreign server's error.
+        log.exception("tus %s %s failed", request.method, request.path)
+        response = web.Response(status=500, text=INTERNAL_ERROR)
+    response.headers["Tus-Resumable"] = TUS_VERSION
+    _cors(request, response)
+    return response
+
+
+async def _storage_error(request: web.Request, exc: OSError) -> web.Response:
+    """A disk that is full, read-only, unmounted or gone is the operator's to fix and the
+    client's to retry: 507 for a creation that does not fit, otherwise 503 with
+    Retry-After. Whether the storage as a whole fails is asked of the storage itself (a
+    probe file), so one bad file, a database socket or a bug stays a logged 500."""
+    parts = request.config_dict[ENGINE].parts
+    if is_disk_full(exc):
+        log.error("tus %s %s: storage full: %s", request.method, request.path, exc)
+        creating = effective_method(request) == "POST"
+        return error_response(errors.NO_SPACE() if creating else errors.DISK_FULL())
+    try:
+        await parts.io(parts.store.probe)
+    except OSError as probe:
+        log.error(
+            "tus %s %s: storage unusable: %s (probe: %s)",
+            request.method,
+            request.path,
+            exc,
+            probe,
+        )
+        return error_response(errors.STORAGE_UNAVAILABLE())
+    log.exception("tus %s %s failed", request.method, request.path)
+    return web.Response(status=500, text=INTERNAL_ERROR)
+
+
+async def options(request: web.Request) -> web.Response:
+    settings = request.config_dict[SETTINGS]
+    headers = {
+        "Tus-Version": TUS_VERSION,
+        "Tus-Extension": EXTENSIONS,
+        "Tus-Max-Size": str(settings.max_upload_size),
+        "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+    }
+    if request.headers.get("Access-Control-Request-Method") and _allowed_origin(request):
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": ", ".join(METHODS),
+                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                "Access-Control-Max-Age": "86400",
+            }
+        )
+    return web.Response(status=204, headers=headers)
+
+
+_COLLECTION: dict[str, Handler] = {"OPTIONS": options, "POST": creation.create}
+_RESOURCE: dict[str, Handler] = {
+    "OPTIONS": options,
+    "HEAD": resource.head,
+    "PATCH": resource.patch,
+    "DELETE": resource.terminate,
+}
+
+
+def _dispatch(table: dict[str, Handler]) -> Handler:
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        handler = table.get(effective_method(request))
+        if handler is None:
+            raise errors.METHOD_NOT_ALLOWED(
+                headers={"Allow": ", ".join(table)},
+            )
+        return await handler(request)
+
+    return dispatch
+
+
+async def collection_without_slash(request: web.Request) -> web.StreamResponse:
+    """``/files`` as well as ``/files/``: clients are often configured without the slash,
+    and a redirect would lose a POST's body and headers."""
+    return await tus_middleware(request, _dispatch(_COLLECTION))
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """Send ``100 Continue`` only once version and token are known good, so a refused
+    client learns it before it sends gigabytes (curl asks this for every large PATCH)."""
+    if request.version != HttpVersion11:
+        return None
+    try:
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            raise errors.EXPECTATION_FAILED()
+        if effective_method(request) != "OPTIONS":  # OPTIONS needs neither (never a 412)
+            if request.headers.get("Tus-Resumable") != TUS_VERSION:
+                raise errors.UNSUPPORTED_VERSION()
+            await authorize(request)
+    except errors.TuslogError as exc:
+        response = error_response(exc)
+        response.headers["Tus-Resumable"] = TUS_VERSION
+        _cors(request, response)
+        response.force_close()
+        return response
+    await send_continue(request)
+    return None
+
+
+def create_tus_app() -> web.Application:
+    app = web.Application(middlewares=[tus_middleware])
+    app.router.add_route("*", "/", _dispatch(_COLLECTION), expect_handler=expect_continue)
+    app.router.add_route("*", "/{upload_id}", _dispatch(_RESOURCE), expect_handler=expect_continue)
+    return app

@@ -1,0 +1,87 @@
+"""Creating uploads: admission, the atomic use of a token attempt, the record and the empty
+data file, in the order that leaves nothing behind when any step fails."""
+
+import dataclasses
+
+from tuslog import errors
+from tuslog.db.models import Upload, UploadToken, utcnow
+from tuslog.services import tokens
+from tuslog.uploads import admission, concat, records
+from tuslog.uploads.completion import Completion
+from tuslog.uploads.ending import Ending
+from tuslog.uploads.parts import Parts
+
+
+@dataclasses.dataclass(frozen=True)
+class Concatenation:
+    """``Upload-Concat``: a partial upload, or a final one made of these partial uploads."""
+
+    partial: bool
+    upload_ids: tuple[str, ...] = ()
+
+
+class Creation:
+    def __init__(self, parts: Parts, completion: Completion, ending: Ending) -> None:
+        self._parts = parts
+        self._completion = completion
+        self._ending = ending
+
+    async def create(
+        self, token: UploadToken, new: records.NewUpload, concatenation: Concatenation | None
+    ) -> tuple[Upload, str]:
+        """The new upload and its ticket number; a lost 201 asked again gets the upload it
+        created (no attempt is used twice, even the last)."""
+        if concatenation is not None and not concatenation.partial:
+            return await self._create_final(token, new, concatenation.upload_ids)
+        if concatenation is not None:
+            new = dataclasses.replace(new, concat="partial")
+        existing = await self._same_upload(token, new)
+        if existing is not None:
+            return existing
+        if not tokens.usable_for_new_upload(token, utcnow()):
+            raise errors.TOKEN_INVALID()  # before any disk work; consume_attempt decides races
+        upload, ticket = await self._insert(token, new)
+        if new.length == 0:
+            upload = await self._completion.complete(upload, f"token:{token.prefix}", None)
+        return upload, ticket
+
+    async def _insert(self, token: UploadToken, new: records.NewUpload) -> tuple[Upload, str]:
+        parts = self._parts
+        await parts.io(parts.store.create, new.upload_id)
+        try:
+            free = await parts.free_space() if new.length else None
+            async with parts.db.begin() as session:
+                if new.concat == "partial":
+                    await concat.check_open_partials(parts, session, token, new.length or 0)
+                else:
+                    await tokens.consume_attempt(session, token, new.client_ip)
+                if new.length:
+                    room = await admission.measure(
+                        session, token, parts.limits, free, serialise=True
+                    )
+                    room.check(new.length, new_on_disk=new.length, new_for_quota=new.length)
+                records.insert(session, token, new, parts.settings.upload_expiry)
+                found = await records.load(session, new.upload_id)
+        except BaseException:
+            await parts.io(parts.store.delete, new.upload_id)
+            raise
+        assert found is not None
+        return found
+
+    async def _same_upload(
+        self, token: UploadToken, new: records.NewUpload
+    ) -> tuple[Upload, str] | None:
+        async with self._parts.db.session() as session:
+            upload_id = await records.find_same(session, token.id, new)
+        if upload_id is None:
+            return None
+        found = await self._parts.reload(upload_id)
+        return None if records.is_expired(found[0], utcnow()) else found
+
+    async def _create_final(
+        self, token: UploadToken, new: records.NewUpload, upload_ids: tuple[str, ...]
+    ) -> tuple[Upload, str]:
+        final = await concat.create_final(self._parts, token, new, upload_ids)
+        for upload_id in dict.fromkeys(upload_ids):  # claimed: nothing refers to their bytes
+            await self._ending.forget(upload_id)
+        return final

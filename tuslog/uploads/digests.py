@@ -1,0 +1,97 @@
+"""Running whole-file SHA-256 per upload, kept in this process between PATCHes.
+
+Bytes are hashed on a thread of the upload's own hash lane, in order, beside the writes;
+a PATCH is answered once its bytes are durable, without waiting for their hash: only
+completion (and a chunk's ``Upload-Checksum``) waits. When consecutive PATCHes of an upload
+reach the same process the server never reads the file back. Any gap (another worker
+served a PATCH, a discarded chunk, a restart) drops the running hash and completion hashes
+the file once instead.
+"""
+
+import asyncio
+import hashlib
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+_MAX_ENTRIES = 256
+
+
+class RunningHash:
+    """SHA-256 of an upload's first ``position`` bytes, some of them possibly still being
+    hashed. ``feed`` never waits; ``limit_backlog`` bounds the bytes held for hashing."""
+
+    def __init__(self, lane: ThreadPoolExecutor, *, whole_file: bool = True) -> None:
+        self._lane = lane  # one thread: FIFO keeps this upload's bytes in order
+        # Without ``whole_file`` only the ``also`` hashers are fed (a chunk checksum in a
+        # process that has no running hash of the upload).
+        self._sha256 = hashlib.sha256() if whole_file else None
+        self._jobs: deque[tuple[asyncio.Future[None], int]] = deque()
+        self._backlog = 0
+        self.position = 0
+
+    def feed(self, chunks: list[bytes], size: int, also: Any | None = None) -> None:
+        """Hash ``chunks`` (``size`` bytes) after everything fed before; ``also`` is a second
+        hasher (a chunk's Upload-Checksum) that gets the same bytes."""
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self._lane, _update, self._sha256, also, chunks)
+        self._jobs.append((job, size))
+        self._backlog += size
+        self.position += size
+
+    async def limit_backlog(self, max_bytes: int) -> None:
+        while self._jobs and self._backlog > max_bytes:
+            await self._oldest_done()
+
+    async def settled(self) -> None:
+        while self._jobs:
+            await self._oldest_done()
+
+    async def hexdigest(self) -> str:
+        assert self._sha256 is not None
+        await self.settled()
+        return str(self._sha256.hexdigest())
+
+    async def _oldest_done(self) -> None:
+        job, size = self._jobs[0]
+        await asyncio.shield(job)  # a cancelled waiter must not cancel the shared job
+        if self._jobs and self._jobs[0][0] is job:
+            self._jobs.popleft()
+            self._backlog -= size
+
+
+def _update(sha256: Any | None, also: Any | None, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        if sha256 is not None:
+            sha256.update(chunk)
+        if also is not None:
+            also.update(chunk)
+
+
+class RunningDigests:
+    """The running hashes of this process, by upload, on a few shared hash lanes: an
+    upload always hashes on the same lane, and the thread count stays bounded however many
+    PATCHes run at once."""
+
+    def __init__(self, lanes: list[ThreadPoolExecutor]) -> None:
+        self._entries: OrderedDict[str, RunningHash] = OrderedDict()
+        self._lanes = lanes
+
+    def take(self, upload_id: str, position: int) -> RunningHash | None:
+        """The running hash if it covers exactly ``position`` bytes; a fresh one at 0."""
+        entry = self._entries.pop(upload_id, None)
+        if entry is not None and entry.position == position:
+            return entry
+        return self.new(upload_id) if position == 0 else None
+
+    def new(self, upload_id: str, *, whole_file: bool = True) -> RunningHash:
+        lane = self._lanes[int(upload_id[:8], 16) % len(self._lanes)]
+        return RunningHash(lane, whole_file=whole_file)
+
+    def put(self, upload_id: str, running: RunningHash) -> None:
+        self._entries[upload_id] = running
+        while len(self._entries) > _MAX_ENTRIES:
+            self._entries.popitem(last=False)
+
+    def drop(self, upload_id: str) -> None:
+        self._entries.pop(upload_id, None)

@@ -1,0 +1,57 @@
+"""The part of receiving that runs in worker threads: positioned writes and their sync.
+A job returns what it achieved; the receiver applies it to its offsets on the loop."""
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from tuslog.storage.store import StorageFullError, Writer
+
+
+class SyncFailed(OSError):
+    """fdatasync failed. Linux reports a failed writeback once: a later fdatasync may
+    succeed without the bytes being on disk, so nothing written before it is trusted."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror)
+
+
+@dataclass(frozen=True)
+class Written:
+    end: int  # the file holds this job's bytes up to here
+    synced: bool  # an fdatasync covered every byte up to ``end``
+    full: bool = False  # the disk filled: the rest of the job's bytes did not land
+    hole: bool = False  # an earlier write failed: these bytes do not count
+
+
+def write_job(
+    writer: Writer,
+    chunks: list[bytes],
+    position: int,
+    sync: bool,
+    earlier: "Future[Written] | None",
+) -> Written:
+    """Write ``chunks`` at ``position``. With ``earlier`` (the write before, which may
+    still run in another thread) count and sync only once that one is done: offsets count
+    from the start, and a sync must cover every byte before the offset."""
+    start = position
+    full = False
+    for chunk in chunks:
+        try:
+            writer.write_at(chunk, position)
+        except StorageFullError as exc:
+            position += exc.written
+            full = True
+            break
+        position += len(chunk)
+    if earlier is not None and earlier.exception() is not None:
+        return Written(start, synced=False, hole=True)
+    if full:
+        return Written(position, synced=False, full=True)
+    if sync:
+        try:
+            writer.sync()
+        except OSError as exc:
+            raise SyncFailed(exc) from exc
+        return Written(position, synced=True)
+    writer.start_writeback(start, position - start)
+    return Written(position, synced=False)
