@@ -25,6 +25,7 @@ from tuslog.services.auth_context import Auth
 PASSWORD = "violet kettle 47 harbour"
 START = datetime(2026, 12, 1, 9, 0, 1, tzinfo=UTC)  # one second into a TOTP step
 STEP = timedelta(seconds=30)
+PRODUCTION_HASHER = passwords.HASHER  # before the fixture below replaces it
 
 
 class Clock:

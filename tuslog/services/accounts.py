@@ -26,7 +26,7 @@ from tuslog.services import audit, passwords, sessions
 
 MAX_EMAIL_LENGTH = 254
 _FORBIDDEN_IN_EMAIL = set('<>()[]\\,;:"')
-_DOMAIN_LABEL = re.compile(r"^[^\W_](?:[\w-]*[^\W_])?$")
+_DOMAIN_LABEL = re.compile(r"^[^\W_](?:(?:[^\W_]|-)*[^\W_])?$")
 
 
 @dataclass(frozen=True)
