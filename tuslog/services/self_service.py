@@ -31,16 +31,16 @@ async def change_password(
     buckets = throttle.buckets(auth, client_ip, password=current.email, code=str(current.user_id))
     reservation = await throttle.reserve(auth, buckets)
     user = await load_user(auth, User.id == current.user_id)
-    if user is None or user.totp_secret is None:
+    if user is None or user.totp_secret is None:  # an admin reset it: sessions are gone
+        await throttle.refund(auth, reservation)
         raise errors.SESSION_INVALID()
     password_ok = await passwords.verify(user.password_hash, old_password)
     digits = totp.normalise_code(code)
     now = auth.now()
-    secret = auth.cipher.open(user.totp_secret)
-    step = totp.matching_step(secret, digits, now) if digits else None
-    new_hash = await passwords.hash_password(new_password) if password_ok and step else None
+    step = totp.matching_step(auth.cipher.open(user.totp_secret), digits, now) if digits else None
     token = None
-    if new_hash is not None and step is not None:
+    if password_ok and step is not None:
+        new_hash = await passwords.hash_password(new_password)
         async with auth.sessions.begin() as session:
             if await totp.claim_step(session, user.id, user.totp_secret, step):
                 token = await _store_password(session, current, user, new_hash, now, client_ip)
@@ -49,7 +49,10 @@ async def change_password(
         return token
     if password_ok:  # only the code failed: the password attempt does not count
         await throttle.refund(auth, reservation, throttle.PASSWORD)
-    reason = "wrong_password" if not password_ok else "code_reused" if step else "wrong_code"
+        reservation = reservation.without(throttle.PASSWORD)
+    reason = (
+        "wrong_password" if not password_ok else "wrong_code" if step is None else "code_reused"
+    )
     await record_failure(auth, reservation, user.email, user.email, reason, client_ip)
     if not password_ok:
         raise errors.INVALID_CREDENTIALS("The current password is wrong.")

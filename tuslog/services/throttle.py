@@ -56,8 +56,8 @@ class Slot:
 class Reservation:
     slots: tuple[Slot, ...]
 
-    def of(self, kind: str) -> tuple[Slot, ...]:
-        return tuple(slot for slot in self.slots if slot.bucket.kind == kind)
+    def without(self, kind: str) -> "Reservation":
+        return Reservation(tuple(slot for slot in self.slots if slot.bucket.kind != kind))
 
 
 def address_subject(client_ip: str | None) -> str | None:
