@@ -157,3 +157,46 @@ INVALID_VALUE = _define("invalid_value", 422, "A value is invalid.")
 DATABASE_UNAVAILABLE = _define(
     "database_unavailable", 503, "The database cannot be used; check TUSLOG_DATABASE_URL."
 )
+
+# --- staff accounts and sign-in (tuslog.services.accounts, .signin, .sessions) -----------
+INVALID_CREDENTIALS = _define("invalid_credentials", 401, "Wrong email or password.")
+SIGN_IN_LOCKED = _define(
+    "sign_in_locked", 429, "Too many failed attempts; wait a few minutes and try again."
+)
+SECOND_FACTOR_INVALID = _define(
+    "second_factor_invalid",
+    401,
+    "That code is wrong, expired or already used; enter the current code from your "
+    "authenticator app or an unused recovery code.",
+)
+SECOND_FACTOR_REQUIRED = _define(
+    "second_factor_required", 403, "Enter a code from your authenticator app first."
+)
+SESSION_INVALID = _define(
+    "session_invalid", 401, "You are not signed in, or your session ended; sign in again."
+)
+CSRF_FAILED = _define(
+    "csrf_failed", 403, "The form expired or came from another site; reload the page and retry."
+)
+ADMIN_REQUIRED = _define("admin_required", 403, "Only administrators can do this.")
+ALREADY_ENROLLED = _define(
+    "already_enrolled",
+    409,
+    "Two-factor authentication is already set up for this account; sign in with a code.",
+)
+NOT_ENROLLED = _define(
+    "not_enrolled", 409, "Set up two-factor authentication first (scan the QR code)."
+)
+WEAK_PASSWORD = _define("weak_password", 422, "Choose a longer, less predictable password.")
+USER_EXISTS = _define("user_exists", 409, "A user with this email already exists.")
+USER_NOT_FOUND = _define("user_not_found", 404, "No such user.")
+LAST_ADMIN = _define(
+    "last_admin",
+    409,
+    "This is the last active administrator; make another user an administrator first.",
+)
+TOTP_KEY_MISSING = _define(
+    "totp_key_missing",
+    503,
+    "Two-factor secrets cannot be read: TUSLOG_TOTP_KEYS lacks the key they were stored with.",
+)

@@ -10,7 +10,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -91,6 +91,49 @@ class Settings(BaseSettings):
     auth_failure_window: Duration = Field(
         parse_duration(300), description="Window of the failed-token rate limit"
     )
+    session_idle_timeout: Duration = Field(
+        parse_duration("30m"),
+        gt=timedelta(0),
+        description="A portal session ends after this long without a request",
+    )
+    session_lifetime: Duration = Field(
+        parse_duration("12h"),
+        gt=timedelta(0),
+        description="A portal session ends this long after sign-in, however active",
+    )
+    signin_failure_limit: int = Field(
+        10,
+        ge=1,
+        description="Failed passwords per account (email) and window before sign-in is refused",
+    )
+    second_factor_failure_limit: int = Field(
+        5,
+        ge=1,
+        description="Failed authenticator or recovery codes per account and window",
+    )
+    signin_ip_failure_limit: int = Field(
+        50,
+        ge=1,
+        description="Failed passwords and codes per client IP (IPv6: per /64) and window",
+    )
+    signin_failure_window: Duration = Field(
+        parse_duration("15m"),
+        gt=timedelta(0),
+        description="Window of the sign-in failure limits, counted from the first failure",
+    )
+    totp_issuer: str = Field(
+        "tuslog",
+        min_length=1,
+        max_length=64,
+        description="Name authenticator apps show beside the account",
+    )
+    totp_keys: Annotated[list[SecretStr], NoDecode, BeforeValidator(_split_list)] = Field(
+        default_factory=list,
+        description=(
+            "Keys that encrypt TOTP secrets in the database (comma-separated, the first "
+            "encrypts; 32+ characters each, e.g. `openssl rand -hex 32`); unset: unencrypted"
+        ),
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -135,6 +178,13 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{origin[:60]!r} is not an origin: use scheme://host[:port], or *"
                 )
+        return value
+
+    @field_validator("totp_keys", mode="after")
+    @classmethod
+    def _check_totp_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(key.get_secret_value()) < 32 for key in value):
+            raise ValueError("each key needs at least 32 characters (e.g. openssl rand -hex 32)")
         return value
 
     @field_validator("trusted_proxies", mode="after")
