@@ -33,7 +33,13 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     """The root app. ``store``: the upload storage (default: a ``FileStore`` on
     TUSLOG_STORAGE_DIR; tests hand in a wrapped one to fake failures)."""
     quiet_malformed_requests()
-    app = web.Application(middlewares=[client_ip_middleware], client_max_size=_CLIENT_MAX_SIZE)
+    app = web.Application(
+        middlewares=[client_ip_middleware],
+        client_max_size=_CLIENT_MAX_SIZE,
+        # Bodies are stored exactly as sent: aiohttp must never inflate one (a
+        # decompression bomb); tuslog.tus.app refuses encoded bodies with a clear 415.
+        handler_args={"auto_decompress": False},
+    )
     app[SETTINGS] = settings
     app[LIMITER] = FailureLimiter(
         _limit_share(settings), settings.auth_failure_window.total_seconds()

@@ -69,6 +69,18 @@ UNSUPPORTED_VERSION = _define(
 BAD_CONTENT_TYPE = _define(
     "bad_content_type", 415, "PATCH needs Content-Type: application/offset+octet-stream."
 )
+CONTENT_ENCODING_REFUSED = _define(
+    "content_encoding_refused",
+    415,
+    "Send the upload's bytes as they are: no Content-Encoding (compress the file itself "
+    "if you want it smaller).",
+    headers={"Accept-Encoding": "identity"},
+)
+TRANSFER_ENCODING_UNSUPPORTED = _define(
+    "transfer_encoding_unsupported",
+    501,
+    "Only 'Transfer-Encoding: chunked' is understood; send the bytes as they are.",
+)
 METHOD_NOT_ALLOWED = _define("method_not_allowed", 405, "This method is not allowed here.")
 EXPECTATION_FAILED = _define(
     "expectation_failed", 417, "Only 'Expect: 100-continue' is understood; drop the header."

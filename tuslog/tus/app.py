@@ -1,5 +1,6 @@
-"""The tus sub-app at /files/: routing (with X-HTTP-Method-Override), version check, CORS,
-and rendering of errors as text/plain with Tus-Resumable."""
+"""The tus sub-app at /files/: routing (with X-HTTP-Method-Override), the checks every
+request passes (version, repeated headers, bodies stored exactly as sent), and rendering
+of errors as text/plain with Tus-Resumable and CORS."""
 
 import logging
 
@@ -12,6 +13,7 @@ from tuslog.keys import ENGINE, SETTINGS
 from tuslog.storage.store import is_disk_full
 from tuslog.tus import creation, resource
 from tuslog.tus.auth import authorize
+from tuslog.tus.cors import add_cors, preflight_headers
 from tuslog.tus.headers import TUS_VERSION
 from tuslog.tus.render import error_response
 from tuslog.uploads.checksums import ALGORITHMS as CHECKSUM_ALGORITHMS
@@ -21,17 +23,6 @@ INTERNAL_ERROR = "Internal server error; retry shortly.\n"
 EXTENSIONS = (
     "creation,creation-with-upload,creation-defer-length,expiration,checksum,"
     "termination,concatenation"
-)
-METHODS = ("OPTIONS", "HEAD", "POST", "PATCH", "DELETE")
-CORS_ALLOW_HEADERS = (
-    "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Metadata, "
-    "Upload-Offset, Upload-Checksum, Upload-Concat, Upload-Defer-Length, "
-    "X-HTTP-Method-Override, X-Requested-With, X-Request-ID"
-)
-CORS_EXPOSE_HEADERS = (
-    "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "
-    "Upload-Defer-Length, Upload-Concat, Tus-Resumable, Tus-Version, Tus-Extension, "
-    "Tus-Max-Size, Tus-Checksum-Algorithm, Tuslog-Upload-State, Tuslog-Ticket, Tuslog-Sha256"
 )
 
 
@@ -54,24 +45,6 @@ SINGLE_HEADERS = (
 )
 
 
-def _allowed_origin(request: web.Request) -> str | None:
-    origin = request.headers.get("Origin")
-    allowed = request.config_dict[SETTINGS].cors_origins
-    if not origin or not ("*" in allowed or origin in allowed):
-        return None
-    return origin
-
-
-def _cors(request: web.Request, response: web.StreamResponse) -> None:
-    if request.config_dict[SETTINGS].cors_origins:
-        response.headers["Vary"] = "Origin"  # the answer depends on it, matched or not
-    origin = _allowed_origin(request)
-    if origin is None:
-        return
-    response.headers["Access-Control-Allow-Origin"] = origin
-    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
-
-
 def _reject_repeated_headers(request: web.Request) -> None:
     """Two Upload-Offset (or token, length, …) lines are ambiguous: refuse to pick one."""
     for name in SINGLE_HEADERS:
@@ -79,13 +52,33 @@ def _reject_repeated_headers(request: web.Request) -> None:
             raise errors.BAD_REQUEST(f"Send the {name} header only once.")
 
 
+def _reject_encoded_bodies(request: web.Request, method: str) -> None:
+    """Bodies are stored exactly as sent (DESIGN §2.4): a compressed body would be stored
+    as something else than what the client hashed, and a small one can inflate to
+    gigabytes (a decompression bomb). Refused before a byte is read."""
+    if method not in ("POST", "PATCH"):
+        return
+    for coding in request.headers.getall("Content-Encoding", ()):
+        if coding.strip().lower() not in ("", "identity"):
+            raise errors.CONTENT_ENCODING_REFUSED(headers={"Connection": "close"})
+    for coding in request.headers.getall("Transfer-Encoding", ()):
+        if coding.strip().lower() != "chunked":
+            raise errors.TRANSFER_ENCODING_UNSUPPORTED(headers={"Connection": "close"})
+
+
+def check_request(request: web.Request) -> None:
+    """What every tus request must get right before its handler runs."""
+    method = effective_method(request)
+    if method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
+        raise errors.UNSUPPORTED_VERSION()
+    _reject_repeated_headers(request)
+    _reject_encoded_bodies(request, method)
+
+
 @web.middleware
 async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        method = effective_method(request)
-        if method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
-            raise errors.UNSUPPORTED_VERSION()
-        _reject_repeated_headers(request)
+        check_request(request)
         response = await handler(request)
     except errors.TuslogError as exc:
         response = error_response(exc)
@@ -99,7 +92,7 @@ async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         log.exception("tus %s %s failed", request.method, request.path)
         response = web.Response(status=500, text=INTERNAL_ERROR)
     response.headers["Tus-Resumable"] = TUS_VERSION
-    _cors(request, response)
+    add_cors(request, response)
     return response
 
 
@@ -136,14 +129,7 @@ async def options(request: web.Request) -> web.Response:
         "Tus-Max-Size": str(settings.max_upload_size),
         "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
     }
-    if request.headers.get("Access-Control-Request-Method") and _allowed_origin(request):
-        headers.update(
-            {
-                "Access-Control-Allow-Methods": ", ".join(METHODS),
-                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
-                "Access-Control-Max-Age": "86400",
-            }
-        )
+    headers.update(preflight_headers(request))
     return web.Response(status=204, headers=headers)
 
 
@@ -183,13 +169,12 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
         if request.headers.get("Expect", "").lower() != "100-continue":
             raise errors.EXPECTATION_FAILED()
         if effective_method(request) != "OPTIONS":  # OPTIONS needs neither (never a 412)
-            if request.headers.get("Tus-Resumable") != TUS_VERSION:
-                raise errors.UNSUPPORTED_VERSION()
+            check_request(request)
             await authorize(request)
     except errors.TuslogError as exc:
         response = error_response(exc)
         response.headers["Tus-Resumable"] = TUS_VERSION
-        _cors(request, response)
+        add_cors(request, response)
         response.force_close()
         return response
     await send_continue(request)

@@ -28,21 +28,18 @@ def caller(request: web.Request) -> Caller:
     return Caller(token, client_ip(request))
 
 
-def _check_not_limited(limiter: FailureLimiter, who: Caller) -> None:
-    retry_after = limiter.retry_after(who.ip)
-    if retry_after is not None:
-        raise errors.RATE_LIMITED(retry_after=retry_after)
-
-
 async def check_token(database: Database, limiter: FailureLimiter, who: Caller) -> UploadToken:
-    """The caller's upload token, if valid (rate-limited per client IP on failure)."""
-    _check_not_limited(limiter, who)
-    try:
-        async with database.session() as session:
-            return await tokens.authenticate(session, who.token)
-    except errors.TuslogError:
-        limiter.fail(who.ip)
-        raise
+    """The caller's upload token, if valid. Failures are rate-limited per client IP, and
+    counted before the look-up (``FailureLimiter``): an address over its limit is refused
+    without one, unless its token succeeded here recently."""
+    reservation = limiter.reserve(who.ip)
+    if reservation is None and not limiter.known_good(who.token):
+        raise errors.RATE_LIMITED(retry_after=limiter.retry_after(who.ip) or 1)
+    async with database.session() as session:
+        record = await tokens.authenticate(session, who.token)  # raises: stays counted
+    if reservation is not None:
+        limiter.release(reservation)
+    return record
 
 
 async def authorize(request: web.Request) -> UploadToken:
@@ -62,7 +59,6 @@ async def load_owned(request: web.Request) -> tuple[UploadToken, Upload, str]:
         # A bad token (401), another token's upload (403) or no such upload (404).
         await check_token(config[DATABASE], limiter, who)
         raise errors.UPLOAD_NOT_FOUND() if found is None else errors.TOKEN_NOT_OWNER()
-    _check_not_limited(limiter, who)
-    upload, token, ticket = found
+    upload, token, ticket = found  # the right token for this upload: never rate-limited
     reception.check_alive(upload)
     return token, upload, ticket

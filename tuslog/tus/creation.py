@@ -7,9 +7,9 @@ from tuslog import errors
 from tuslog.db.models import UploadState
 from tuslog.http.body import RequestBody
 from tuslog.http.client import base_url, client_ip
-from tuslog.keys import ENGINE, LIMITER, SETTINGS
+from tuslog.keys import DATABASE, ENGINE, LIMITER, SETTINGS
 from tuslog.storage.store import new_upload_id
-from tuslog.tus.auth import authorize
+from tuslog.tus.auth import caller, check_token
 from tuslog.tus.headers import (
     OFFSET_CONTENT_TYPE,
     declared_sha256,
@@ -68,14 +68,18 @@ async def create(request: web.Request) -> web.Response:
     body = _has_body(request)
     if body and new.length is not None and (request.content_length or 0) > new.length:
         raise errors.TOO_LARGE("The request body is longer than Upload-Length.")
-    token = await authorize(request)
+    who = caller(request)
+    limiter = request.config_dict[LIMITER]
+    token = await check_token(request.config_dict[DATABASE], limiter, who)
     engine = request.config_dict[ENGINE]
     try:
         upload, ticket = await engine.creation.create(token, new, concat)
     except errors.TuslogError as exc:
         if exc.code == errors.TOKEN_INVALID.code:  # exhausted, expired or revoked meanwhile
-            request.config_dict[LIMITER].fail(client_ip(request))
+            limiter.fail(who.ip, who.token)
         raise
+    if who.token is not None:
+        limiter.remember_good(who.token)
     if body and upload.state is UploadState.RECEIVING and upload.id == new.upload_id:
         with RequestBody.of(request).reading() as source:
             upload = await engine.reception.receive_at_creation(

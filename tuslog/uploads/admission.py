@@ -64,12 +64,35 @@ class Room:
                 headers=headers,
             )
 
-    def bound(self, offset: int) -> int:
-        """How far an upload of unknown length, now at ``offset``, may grow."""
-        limit = offset + self.space_left
+    def bound(self, offset: int) -> "Bound":
+        """How far an upload of unknown length, now at ``offset``, may grow, and what
+        stops it there."""
+        limits = [Bound(offset + self.space_left, "space"), Bound(self.max_size, "size")]
         if self.quota_left is not None:
-            limit = min(limit, offset + self.quota_left)
-        return max(offset, min(limit, self.max_size))
+            limits.append(Bound(offset + self.quota_left, "quota"))
+        tightest = min(limits, key=lambda bound: bound.limit)
+        return Bound(max(offset, tightest.limit), tightest.reason)
+
+    def refusal(self, reason: str, headers: dict[str, str]) -> errors.TuslogError:
+        """What a deferred-length body that reached ``bound`` is told: a full disk is to be
+        retried later, a quota or the size limit is final."""
+        if reason == "space":
+            return errors.DISK_FULL(headers=headers)
+        if reason == "quota":
+            return errors.QUOTA_EXCEEDED(
+                f"This token allows {self.quota} bytes in all; the upload reached them.",
+                headers=headers,
+            )
+        return errors.TOO_LARGE(
+            f"The upload reached the largest size the server accepts ({self.max_size} bytes).",
+            headers=headers,
+        )
+
+
+@dataclass(frozen=True)
+class Bound:
+    limit: int
+    reason: str  # "length" (declared), "space", "quota" or "size" (TUSLOG_MAX_UPLOAD_SIZE)
 
 
 async def measure(

@@ -162,16 +162,18 @@ class Reception:
         upload.length = length
         return upload
 
-    async def _limit(self, upload: Upload, token: UploadToken) -> int:
+    async def _limit(
+        self, upload: Upload, token: UploadToken
+    ) -> tuple[admission.Bound, admission.Room | None]:
         """How far this PATCH may write. With a deferred length, admission happens here:
         the token's quota and the free space bound what may arrive."""
         if upload.length is not None:
-            return upload.length
+            return admission.Bound(upload.length, "length"), None
         parts = self._parts
         free = await parts.free_space()
         async with parts.db.session() as session:
             room = await admission.measure(session, token, parts.limits, free)
-        return room.bound(upload.offset)
+        return room.bound(upload.offset), room
 
     async def _receive_body(
         self,
@@ -182,16 +184,18 @@ class Reception:
         checksum: Checksum | None,
         client_ip: str | None,
     ) -> Upload:
-        limit = await self._limit(upload, token)
+        bound, room = await self._limit(upload, token)
         offset_header = {"Upload-Offset": str(upload.offset)}
-        remaining = limit - upload.offset
+        remaining = bound.limit - upload.offset
         if source.length is not None and source.length > remaining:
+            if room is not None:
+                raise room.refusal(bound.reason, offset_header)
             raise errors.TOO_LARGE(
                 f"The body ({source.length} bytes) goes past the upload's end "
                 f"({remaining} bytes left).",
                 headers=offset_header,
             )
-        received = await self._run_receiver(upload, held, source, checksum, limit)
+        received = await self._run_receiver(upload, held, source, checksum, bound.limit)
         upload.offset = received.offset
         offset_header = {"Upload-Offset": str(upload.offset)}
         if received.revoked:
@@ -201,6 +205,8 @@ class Reception:
         if upload.state is UploadState.RECEIVING and upload.offset == upload.length:
             # every byte is here, however the body ended
             return await self._completion.complete(upload, actor_of(token), client_ip)
+        if received.stop is Stop.TOO_LARGE and room is not None:
+            raise room.refusal(bound.reason, offset_header)
         if received.stop is not None:
             raise _stop_error(received, offset_header)
         return upload

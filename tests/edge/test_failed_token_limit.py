@@ -1,0 +1,72 @@
+"""The failed-token limit cannot be raced, and it limits failures only: a customer behind
+the same address (NAT) as someone guessing tokens keeps working."""
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests import tus
+from tests.conftest import issue_token, make_settings
+from tuslog.app import create_app
+from tuslog.services import tokens
+
+BAD = {"Authorization": "Bearer tlu_aaaaaaaa_" + "x" * 43, "Tus-Resumable": "1.0.0"}
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times a presented token was looked up in the database."""
+    seen: list[int] = []
+    real = tokens.authenticate
+
+    async def counted(session: Any, token: str | None) -> Any:
+        seen.append(1)
+        return await real(session, token)
+
+    monkeypatch.setattr(tokens, "authenticate", counted)
+    return seen
+
+
+async def test_concurrent_guesses_are_counted_before_they_are_checked(
+    aiohttp_client: Any, database_url: str, tmp_path: Any, lookups: list[int]
+) -> None:
+    settings = make_settings(database_url, tmp_path, auth_failure_limit=20)
+    client = await aiohttp_client(create_app(settings))
+    answers = await asyncio.gather(*(tus.create(client, BAD, 10) for _ in range(200)))
+    statuses = [a.status for a in answers]
+    assert statuses.count(401) == 20 and statuses.count(429) == 180, sorted(set(statuses))
+    assert len(lookups) == 20  # the 180 others were refused before any look-up
+
+
+async def test_workers_together_check_at_most_the_limit_plus_workers(
+    aiohttp_client: Any, database_url: str, tmp_path: Any, lookups: list[int]
+) -> None:
+    settings = make_settings(database_url, tmp_path, auth_failure_limit=21, workers=2)
+    workers = [await aiohttp_client(create_app(settings)) for _ in range(2)]
+    await asyncio.gather(*(tus.create(w, BAD, 10) for w in workers for _ in range(100)))
+    assert len(lookups) <= 21 + 1  # each worker's share, rounded up
+
+
+async def test_a_customer_behind_the_same_address_keeps_working(
+    aiohttp_client: Any, database_url: str, tmp_path: Any
+) -> None:
+    settings = make_settings(database_url, tmp_path, auth_failure_limit=5)
+    client = await aiohttp_client(create_app(settings))
+    customer = await issue_token(settings, uploads=2)
+    path = await tus.create_path(client, customer.auth, 100)
+    assert (await tus.patch(client, path, customer.auth, 0, b"a" * 40)).status == 204
+
+    for _ in range(10):  # someone at the same address guesses tokens
+        await tus.create(client, BAD, 10)
+    assert (await tus.create(client, BAD, 10)).status == 429
+
+    head = await client.head(path, headers=customer.auth)  # the upload resumes
+    assert (head.status, head.headers["Upload-Offset"]) == (200, "40")
+    assert (await tus.patch(client, path, customer.auth, 40, b"b" * 60)).status == 204
+    second = await tus.create(client, customer.auth, 10)  # a token that worked here
+    assert second.status == 201, await second.text()
+
+    newcomer = await issue_token(settings, ticket="SR-2")  # the trade-off: a first
+    waiting = await tus.create(client, newcomer.auth, 10)  # creation waits it out
+    assert waiting.status == 429 and int(waiting.headers["Retry-After"]) > 0
