@@ -1,4 +1,14 @@
-"""Small helpers for speaking tus to the app in tests."""
+"""The tus tests, one module per verb or extension, and here the small helpers for speaking
+tus to the app in tests (``from tests import tus``; other test packages use them too).
+
+Where to look: ``test_options``, ``test_creation`` (POST, creation-with-upload, deferred
+length), ``test_head``, ``test_patch``, ``test_checksum``, ``test_termination`` (DELETE),
+``test_concatenation``, ``test_expiration``, ``test_cors``, ``test_locations`` (absolute
+Location, proxies), ``test_tokens``, ``test_free_space``, ``test_protocol`` (Tus-Resumable,
+method override, Expect, routing, server errors) and ``test_bad_input_creation`` /
+``test_bad_input_on_upload`` (malformed headers). Shared pieces: ``table`` (the conformance
+rows), ``bad`` (the bad-input rows), ``state`` (what the server stored), ``conftest``.
+"""
 
 import asyncio
 import base64
