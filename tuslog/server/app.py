@@ -30,6 +30,7 @@ from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
 from tuslog.verifier import Verifier
+from tuslog.web import mount_web
 
 log = logging.getLogger(__name__)
 _JANITOR_STOP_TIMEOUT = 15.0  # seconds a janitor pass under way may take at shutdown
@@ -64,6 +65,7 @@ def create_app(settings: Settings, store: FileStore | None = None) -> web.Applic
     uploaders.add_routes(app.router)
     app.router.add_route("*", "/files", collection_without_slash, expect_handler=expect_continue)
     app.add_subapp("/files", create_tus_app())
+    mount_web(app)
     return app
 
 

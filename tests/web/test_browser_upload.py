@@ -1,0 +1,228 @@
+"""The upload page in a real Chromium against a real `tuslog serve`: a 64 MiB upload that
+survives two cut connections and a page reload, the receipt, and keyboard use."""
+
+from __future__ import annotations
+
+import filecmp
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.conftest import LiveServer
+from tests.support.cut_proxy import CutProxy
+from tests.web.conftest import (
+    PHONE,
+    make_file,
+    new_token,
+    screenshot,
+    ticket_of,
+    token_record,
+    uploads_of,
+)
+from tuslog.settings import Settings
+
+MIB = 1024 * 1024
+BIG = 64 * MIB
+CUT_AFTER = 20 * MIB  # client→server bytes on one connection before the proxy cuts it
+UPLINK = 16 * MIB  # bytes/s: Chromium's own throttle, so the test can act mid-way
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(MIB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def server_offset(server: LiveServer, upload_id: str, token: str) -> int:
+    """The server's own answer (HEAD waits for a cut PATCH to record what it kept)."""
+    response = requests.head(
+        f"{server.url}/files/{upload_id}",
+        headers={"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return int(response.headers["Upload-Offset"])
+
+
+class TusTraffic:
+    """The browser's tus traffic in order: ("PATCH", Upload-Offset sent), ("HEAD", None),
+    ("POST", None) for requests, and ("HEAD answer", Upload-Offset) for HEAD answers."""
+
+    def __init__(self, page: Any) -> None:
+        self.events: list[tuple[str, int | None]] = []
+        page.on("request", self._request)
+        page.on("response", self._response)
+
+    def _request(self, request: Any) -> None:
+        if "/files/" in request.url:
+            offset = request.headers.get("upload-offset")
+            self.events.append((request.method, int(offset) if offset else None))
+
+    def _response(self, response: Any) -> None:
+        if "/files/" in response.url and response.request.method == "HEAD":
+            offset = response.headers.get("upload-offset")
+            self.events.append(("HEAD answer", int(offset) if offset else None))
+
+    def mark(self) -> int:
+        return len(self.events)
+
+
+def throttle_uplink(page: Any, bytes_per_second: int) -> None:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": bytes_per_second,
+        },
+    )
+
+
+def test_resumes_after_cut_connections_and_a_reload(
+    live_server: LiveServer, settings: Settings, open_page: Any, tmp_path: Path
+) -> None:
+    token = new_token(live_server)
+    ticket = ticket_of(live_server, token)
+    source = make_file(tmp_path / "host1 logs 2026.tar.gz", BIG)
+    expected = sha256_of(source)
+    with CutProxy(live_server.port, cut_after=CUT_AFTER, cuts=2) as proxy:
+        page = open_page()
+        throttle_uplink(page, UPLINK)
+        traffic = TusTraffic(page)
+        page.goto(f"{proxy.url}/upload#{token}")
+        assert "#" not in page.url and token not in page.url  # out of the address bar
+        assert page.is_visible("#token-summary") and not page.is_visible("#token-field")
+        page.set_input_files("#file", str(source))
+        page.click("#start")
+
+        # Half-way (the first cut is behind us), the customer reloads the page.
+        page.wait_for_function(
+            "() => Number(document.getElementById('progressbar').ariaValueNow) >= 50"
+        )
+        assert len(proxy.cut_records) == 1
+        screenshot(page, "uploading")
+        page.reload()
+        upload_id = uploads_of(live_server, ticket)[0]["id"]
+        kept = server_offset(live_server, upload_id, token)
+        assert CUT_AFTER // 2 < kept < BIG  # at least what reached it before the cut
+
+        assert page.is_visible("#token-summary")  # the tab kept the token, not the URL
+        assert "host1 logs 2026.tar.gz" in page.inner_text("#pending")
+        before_reload = traffic.mark()
+        page.set_input_files("#file", str(source))
+        assert page.inner_text("#start") == "Continue upload"
+        page.click("#start")
+        page.wait_for_selector("#receipt-panel:not([hidden])", timeout=120_000)
+        screenshot(page, "done")
+
+    # After the reload: HEAD (found again from localStorage, not created again), the
+    # server's offset, and the first PATCH carries on from exactly there.
+    after = traffic.events[before_reload:]
+    assert after[0] == ("HEAD", None) and after[1][0] == "HEAD answer", after[:3]
+    resumed_at = after[1][1]
+    assert resumed_at is not None and resumed_at >= kept > 0
+    assert after[2] == ("PATCH", resumed_at), after[:3]
+    assert all(method != "POST" for method, _ in after)
+    assert len(proxy.cut_records) == 2  # one cut before the reload, one after
+    # The server's log: one creation in all, PATCHes only on that upload.
+    log = live_server.log_path.read_text()
+    assert log.count('"POST /files/ HTTP/1.1" 201') == 1
+    assert log.count(f'"HEAD /files/{upload_id} HTTP/1.1" 200') >= 2  # the test's and the page's
+
+    assert page.get_attribute("#receipt-panel", "data-state") == "verified"
+    assert page.inner_text("#receipt-sha256") == expected
+    assert page.inner_text("#receipt-ticket") == ticket
+    [upload] = uploads_of(live_server, ticket)
+    assert upload["state"] == "verified" and upload["offset"] == BIG
+    assert upload["sha256"] == upload["declared_sha256"] == expected
+    assert token_record(live_server, token)["uses"] == 1
+    stored = Path(settings.storage_dir) / upload_id[:2] / upload_id
+    assert upload["id"] == upload_id
+    assert filecmp.cmp(stored, source, shallow=False)
+
+
+def test_receipt_and_keyboard_only_use(
+    live_server: LiveServer, settings: Settings, open_page: Any, tmp_path: Path
+) -> None:
+    token = new_token(live_server, "--uploads", "2")
+    ticket = ticket_of(live_server, token)
+    source = make_file(tmp_path / "small.log", 3 * MIB + 17)
+    page = open_page()
+    page.goto(f"{live_server.url}/upload")
+    screenshot(page, "idle")
+
+    page.keyboard.press("Tab")  # the skip link first
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(10):  # then the languages, then the token field
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "token":
+            break
+    page.keyboard.type(token)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "file"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(source))
+    assert "small.log" in page.inner_text("#file-info")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "start"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#receipt-panel:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "receipt-panel"
+
+    assert page.inner_text("#receipt-file") == "small.log"
+    assert "3,145,745 bytes" in page.inner_text("#receipt-size")
+    assert page.inner_text("#receipt-sha256") == sha256_of(source)
+    assert page.inner_text("#receipt-ticket") == ticket
+    assert page.inner_text("#receipt-finished")
+    assert page.inner_text("#receipt-check").startswith("Verified")
+    assert page.inner_text("#announcer") == "Upload complete"
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#copy-receipt")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert f"sha256:   {sha256_of(source)}" in copied and f"ticket:   {ticket}" in copied
+    assert "server:   verified" in copied
+
+    # The same file again: the receipt again, without a new upload or token use.
+    page.click("#upload-again")
+    page.set_input_files("#file", str(source))
+    page.click("#start")
+    page.wait_for_selector("#receipt-panel:not([hidden])")
+    assert len(uploads_of(live_server, ticket)) == 1
+    assert token_record(live_server, token)["uses"] == 1
+
+
+def test_dropped_file_uploads_on_a_phone(
+    live_server: LiveServer, open_page: Any, tmp_path: Path
+) -> None:
+    token = new_token(live_server)
+    ticket = ticket_of(live_server, token)
+    page = open_page(viewport=PHONE)
+    page.goto(f"{live_server.url}/upload#{token}")
+    screenshot(page, "idle")
+    transfer = page.evaluate_handle(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["dropped bytes\\n".repeat(1000)], "dropped.txt",
+                                    {type: "text/plain"}));
+            return data;
+        }"""
+    )
+    page.dispatch_event("#drop-zone", "dragover", {"dataTransfer": transfer})
+    assert "is-dragover" in (page.get_attribute("#drop-zone", "class") or "")
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    assert "dropped.txt" in page.inner_text("#file-info")
+    page.click("#start")
+    page.wait_for_selector("#receipt-panel:not([hidden])")
+    screenshot(page, "done")
+    [upload] = uploads_of(live_server, ticket)
+    assert upload["filename"] == "dropped.txt" and upload["state"] == "verified"
+    assert upload["length"] == len("dropped bytes\n") * 1000
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
