@@ -7,18 +7,28 @@ in CI (CI=true), where .ci/run installs it."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import itertools
 import os
-import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import LiveServer
+from tests import dbs
+from tests.conftest import LiveServer, free_port, make_settings, server_env, start_server
+from tuslog.db.engine import create_engine, session_factory
+from tuslog.db.models import Upload, UploadToken
+from tuslog.services import tickets, tokens
+from tuslog.services import uploads as upload_service
+from tuslog.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -110,29 +120,108 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
-# ----------------------------------------------------------------------------- the server
-_tickets = iter(range(1, 10_000))
+# ----------------------------------------------------------------------------- staff side
+@dataclass
+class Issued:
+    token: str
+    prefix: str
+    ticket: str
 
 
-def new_token(server: LiveServer, *args: str) -> str:
-    ticket = f"SR-W{next(_tickets)}"
-    server.cli("ticket", "create", ticket, "--title", "browser test")
-    issued = json.loads(server.cli("token", "issue", ticket, "--json", *args))
-    return str(issued["token"])
+class Staff:
+    """What support staff do, through the same services as the `tuslog` command, on the
+    test server's database (a command-line process per step would cost a second each)."""
+
+    _tickets = itertools.count(1)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _run(self, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        async def main() -> Any:
+            engine = create_engine(self.settings.database_url)
+            try:
+                async with session_factory(engine).begin() as session:
+                    return await work(session)
+            finally:
+                await engine.dispose()
+
+        # A thread of its own: Playwright's sync API keeps an event loop running here.
+        return _in_thread(main())
+
+    def issue(self, uploads: int = 1, ttl: timedelta = timedelta(days=1)) -> Issued:
+        ticket = f"SR-W{next(self._tickets)}"
+
+        async def work(session: AsyncSession) -> Issued:
+            await tickets.create(session, ticket, title="browser test", actor="test")
+            issued = await tokens.issue(
+                session, ticket, uploads=uploads, ttl=ttl, max_bytes=None, actor="test"
+            )
+            return Issued(issued.token, issued.record.prefix, ticket)
+
+        return cast(Issued, self._run(work))
+
+    def revoke(self, issued: Issued) -> None:
+        self._run(lambda session: tokens.revoke(session, issued.prefix, actor="test"))
+
+    def token(self, issued: Issued) -> UploadToken:
+        async def work(session: AsyncSession) -> UploadToken | None:
+            query = select(UploadToken).where(UploadToken.prefix == issued.prefix)
+            return await session.scalar(query)
+
+        return cast(UploadToken, self._run(work))
+
+    def uploads(self, issued: Issued) -> list[Upload]:
+        async def work(session: AsyncSession) -> list[Upload]:
+            return [upload for upload, _ in await upload_service.list_for(session, issued.ticket)]
+
+        return cast(list[Upload], self._run(work))
 
 
-def token_record(server: LiveServer, token: str) -> dict[str, Any]:
-    prefix = "_".join(token.split("_")[:2])
-    records = json.loads(server.cli("token", "list", "--json"))
-    return next(record for record in records if record["prefix"] == prefix)
+def _in_thread(work: Awaitable[Any]) -> Any:
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work).result(timeout=120)  # type: ignore[arg-type]
 
 
-def uploads_of(server: LiveServer, ticket: str) -> list[dict[str, Any]]:
-    return list(json.loads(server.cli("upload", "list", ticket, "--json")))
+@dataclass
+class WebServer:
+    server: LiveServer
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def log_since(self, mark: int) -> str:
+        return self.server.log_path.read_text()[mark:]
+
+    def log_mark(self) -> int:
+        return len(self.server.log_path.read_text())
 
 
-def ticket_of(server: LiveServer, token: str) -> str:
-    return str(token_record(server, token)["ticket"])
+@pytest.fixture(scope="module")
+def web_server(
+    postgres: dbs.PostgresDatabases | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebServer]:
+    """One `tuslog serve` per test module (starting one costs seconds); every test makes
+    its own ticket and token. The failed-token limit is raised: the tests of refused
+    tokens would otherwise add up to the real limit of one client address."""
+    tmp = tmp_path_factory.mktemp("web")
+    url = _in_thread(postgres.new() if postgres is not None else dbs.new_sqlite(tmp))
+    settings = make_settings(url, tmp)
+    env = server_env(settings, TUSLOG_AUTH_FAILURE_LIMIT="1000")
+    server = start_server(env, free_port(), tmp / "server.log")
+    yield WebServer(server, settings)
+    server.stop()
+
+
+@pytest.fixture
+def staff(web_server: WebServer) -> Staff:
+    return Staff(web_server.settings)
 
 
 def make_file(path: Path, size: int) -> Path:
@@ -143,10 +232,3 @@ def make_file(path: Path, size: int) -> Path:
             block[:8] = index.to_bytes(8, "big")
             handle.write(block[: min(len(block), size - index)])
     return path
-
-
-def status_kind(page: Any) -> str:
-    return str(page.get_attribute("#status", "data-kind") or "")
-
-
-SECONDS_RE = re.compile(r"(\d+)\s*s\b")

@@ -10,18 +10,8 @@ from typing import Any
 
 import requests
 
-from tests.conftest import LiveServer
 from tests.support.cut_proxy import CutProxy
-from tests.web.conftest import (
-    PHONE,
-    make_file,
-    new_token,
-    screenshot,
-    ticket_of,
-    token_record,
-    uploads_of,
-)
-from tuslog.settings import Settings
+from tests.web.conftest import PHONE, Staff, WebServer, make_file, screenshot
 
 MIB = 1024 * 1024
 BIG = 64 * MIB
@@ -37,7 +27,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def server_offset(server: LiveServer, upload_id: str, token: str) -> int:
+def server_offset(server: WebServer, upload_id: str, token: str) -> int:
     """The server's own answer (HEAD waits for a cut PATCH to record what it kept)."""
     response = requests.head(
         f"{server.url}/files/{upload_id}",
@@ -86,13 +76,14 @@ def throttle_uplink(page: Any, bytes_per_second: int) -> None:
 
 
 def test_resumes_after_cut_connections_and_a_reload(
-    live_server: LiveServer, settings: Settings, open_page: Any, tmp_path: Path
+    web_server: WebServer, staff: Staff, open_page: Any, tmp_path: Path
 ) -> None:
-    token = new_token(live_server)
-    ticket = ticket_of(live_server, token)
+    issued = staff.issue()
+    token = issued.token
     source = make_file(tmp_path / "host1 logs 2026.tar.gz", BIG)
     expected = sha256_of(source)
-    with CutProxy(live_server.port, cut_after=CUT_AFTER, cuts=2) as proxy:
+    with CutProxy(web_server.port, cut_after=CUT_AFTER, cuts=2) as proxy:
+        log_mark = web_server.log_mark()
         page = open_page()
         throttle_uplink(page, UPLINK)
         traffic = TusTraffic(page)
@@ -109,8 +100,8 @@ def test_resumes_after_cut_connections_and_a_reload(
         assert len(proxy.cut_records) == 1
         screenshot(page, "uploading")
         page.reload()
-        upload_id = uploads_of(live_server, ticket)[0]["id"]
-        kept = server_offset(live_server, upload_id, token)
+        upload_id = staff.uploads(issued)[0].id
+        kept = server_offset(web_server, upload_id, token)
         assert CUT_AFTER // 2 < kept < BIG  # at least what reached it before the cut
 
         assert page.is_visible("#token-summary")  # the tab kept the token, not the URL
@@ -132,30 +123,32 @@ def test_resumes_after_cut_connections_and_a_reload(
     assert all(method != "POST" for method, _ in after)
     assert len(proxy.cut_records) == 2  # one cut before the reload, one after
     # The server's log: one creation in all, PATCHes only on that upload.
-    log = live_server.log_path.read_text()
+    log = web_server.log_since(log_mark)
     assert log.count('"POST /files/ HTTP/1.1" 201') == 1
     assert log.count(f'"HEAD /files/{upload_id} HTTP/1.1" 200') >= 2  # the test's and the page's
 
     assert page.get_attribute("#receipt-panel", "data-state") == "verified"
     assert page.inner_text("#receipt-sha256") == expected
-    assert page.inner_text("#receipt-ticket") == ticket
-    [upload] = uploads_of(live_server, ticket)
-    assert upload["state"] == "verified" and upload["offset"] == BIG
-    assert upload["sha256"] == upload["declared_sha256"] == expected
-    assert token_record(live_server, token)["uses"] == 1
-    stored = Path(settings.storage_dir) / upload_id[:2] / upload_id
-    assert upload["id"] == upload_id
+    assert page.inner_text("#receipt-ticket") == issued.ticket
+    [upload] = staff.uploads(issued)
+    assert upload.id == upload_id and upload.state == "verified" and upload.offset == BIG
+    assert upload.sha256 == upload.declared_sha256 == expected
+    assert staff.token(issued).uses == 1
+    stored = Path(web_server.settings.storage_dir) / upload_id[:2] / upload_id
     assert filecmp.cmp(stored, source, shallow=False)
 
 
 def test_receipt_and_keyboard_only_use(
-    live_server: LiveServer, settings: Settings, open_page: Any, tmp_path: Path
+    web_server: WebServer, staff: Staff, open_page: Any, tmp_path: Path
 ) -> None:
-    token = new_token(live_server, "--uploads", "2")
-    ticket = ticket_of(live_server, token)
+    issued = staff.issue(uploads=2)
+    token, ticket = issued.token, issued.ticket
     source = make_file(tmp_path / "small.log", 3 * MIB + 17)
     page = open_page()
-    page.goto(f"{live_server.url}/upload")
+    # Listening from the start turns on Chromium's file chooser interception before any
+    # key is pressed (turned on only by expect_file_chooser, it may come too late).
+    page.on("filechooser", lambda chooser: None)
+    page.goto(f"{web_server.url}/upload")
     screenshot(page, "idle")
 
     page.keyboard.press("Tab")  # the skip link first
@@ -195,17 +188,16 @@ def test_receipt_and_keyboard_only_use(
     page.set_input_files("#file", str(source))
     page.click("#start")
     page.wait_for_selector("#receipt-panel:not([hidden])")
-    assert len(uploads_of(live_server, ticket)) == 1
-    assert token_record(live_server, token)["uses"] == 1
+    assert len(staff.uploads(issued)) == 1
+    assert staff.token(issued).uses == 1
 
 
 def test_dropped_file_uploads_on_a_phone(
-    live_server: LiveServer, open_page: Any, tmp_path: Path
+    web_server: WebServer, staff: Staff, open_page: Any
 ) -> None:
-    token = new_token(live_server)
-    ticket = ticket_of(live_server, token)
+    issued = staff.issue()
     page = open_page(viewport=PHONE)
-    page.goto(f"{live_server.url}/upload#{token}")
+    page.goto(f"{web_server.url}/upload#{issued.token}")
     screenshot(page, "idle")
     transfer = page.evaluate_handle(
         """() => {
@@ -222,7 +214,7 @@ def test_dropped_file_uploads_on_a_phone(
     page.click("#start")
     page.wait_for_selector("#receipt-panel:not([hidden])")
     screenshot(page, "done")
-    [upload] = uploads_of(live_server, ticket)
-    assert upload["filename"] == "dropped.txt" and upload["state"] == "verified"
-    assert upload["length"] == len("dropped bytes\n") * 1000
+    [upload] = staff.uploads(issued)
+    assert upload.filename == "dropped.txt" and upload.state == "verified"
+    assert upload.length == len("dropped bytes\n") * 1000
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -439,7 +439,10 @@
       this._lastFailureOffset = this.offset;
       this._failures += 1;
       const max = this.options.maxFailures;
-      if (this._failures > max) throw new UploadError("network", error.status, error.detail);
+      if (this._failures > max) {
+        // Given up: say what kept failing (no connection, or the server's status).
+        throw new UploadError(error.status ? "server" : "network", error.status, error.detail);
+      }
       if (error.status === 409 && this._failures === 1) return; // just HEAD again
       let delay = error.retryAfterMs;
       if (delay == null) {

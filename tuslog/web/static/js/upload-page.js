@@ -118,6 +118,17 @@
     describeFile();
   }
 
+  /** While typing: no complaint yet (that waits for Start), but a valid token at once
+   *  shows what this browser still has to finish with it. Nothing here runs on blur:
+   *  text appearing above the Start button as it is pressed would move it away from
+   *  under the pointer and lose the click. */
+  function tokenTyped() {
+    token = Tus.parseToken(ui.token.value);
+    if (token) tokenProblem("");
+    showPending();
+    describeFile();
+  }
+
   function tokenProblem(text) {
     ui.tokenError.textContent = text;
     ui.token.classList.toggle("is-invalid", Boolean(text));
@@ -162,15 +173,19 @@
 
   function describeFile() {
     show(ui.fileInfo, Boolean(file));
-    ui.start.textContent = ui.start.dataset.label;
-    if (!file) return;
-    const parts = [t("file.selected", { name: file.name, size: bytes(file.size) })];
-    const saved = token ? new Tus.Upload(file, token.token, {}).saved() : null;
-    if (saved && !saved.done && saved.offset > 0) {
-      parts.push(t("file.resume", { percent: percent(saved.offset, file.size) }));
-      ui.start.textContent = t("continue.button");
+    let label = ui.start.dataset.label;
+    if (file) {
+      const parts = [t("file.selected", { name: file.name, size: bytes(file.size) })];
+      const saved = token ? new Tus.Upload(file, token.token, {}).saved() : null;
+      if (saved && !saved.done && saved.offset > 0) {
+        parts.push(t("file.resume", { percent: percent(saved.offset, file.size) }));
+        label = t("continue.button");
+      }
+      ui.fileInfo.textContent = parts.join(" ");
     }
-    ui.fileInfo.textContent = parts.join(" ");
+    // Only when it changes: replacing the text under a pressed mouse button (the token
+    // field's change event fires on that very mousedown) would swallow the click.
+    if (ui.start.textContent !== label) ui.start.textContent = label;
   }
 
   function dropZone() {
@@ -404,7 +419,7 @@
   function wire() {
     ui.start.dataset.label = ui.start.textContent;
     ui.form.addEventListener("submit", function (event) { event.preventDefault(); start(); });
-    ui.token.addEventListener("change", function () { useToken(ui.token.value.trim(), false); });
+    ui.token.addEventListener("input", tokenTyped);
     ui.tokenChange.addEventListener("click", changeToken);
     ui.file.addEventListener("change", function () { pick(ui.file.files); });
     ui.pause.addEventListener("click", pauseOrResume);
