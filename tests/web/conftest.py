@@ -94,7 +94,10 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
 
     def open_(viewport: dict[str, int] | None = None, locale: str = "en-US") -> Any:
-        context = browser.new_context(viewport=viewport or DESKTOP, locale=locale)
+        phone = viewport is PHONE
+        context = browser.new_context(
+            viewport=viewport or DESKTOP, locale=locale, is_mobile=phone, has_touch=phone
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(30_000)
@@ -113,10 +116,18 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
 
 
 def screenshot(page: Any, name: str) -> Path:
-    """artifacts/screenshots/<name>-<width>.png, the whole page."""
+    """artifacts/screenshots/<name>-<width>.png, the whole page. The viewport is made as
+    tall as the page instead of Playwright's full_page, which drops the phone's touch
+    emulation while it shoots (and with it the page's touch-screen layout)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}-{page.viewport_size['width']}.png"
-    page.screenshot(path=path, full_page=True)
+    size = dict(page.viewport_size)
+    path = SCREENSHOTS / f"{name}-{size['width']}.png"
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+    try:
+        page.screenshot(path=path)
+    finally:
+        page.set_viewport_size(size)
     return path
 
 

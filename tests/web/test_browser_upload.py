@@ -192,13 +192,10 @@ def test_receipt_and_keyboard_only_use(
     assert staff.token(issued).uses == 1
 
 
-def test_dropped_file_uploads_on_a_phone(
-    web_server: WebServer, staff: Staff, open_page: Any
-) -> None:
+def test_dropped_file_uploads(web_server: WebServer, staff: Staff, open_page: Any) -> None:
     issued = staff.issue()
-    page = open_page(viewport=PHONE)
+    page = open_page()
     page.goto(f"{web_server.url}/upload#{issued.token}")
-    screenshot(page, "idle")
     transfer = page.evaluate_handle(
         """() => {
             const data = new DataTransfer();
@@ -213,8 +210,40 @@ def test_dropped_file_uploads_on_a_phone(
     assert "dropped.txt" in page.inner_text("#file-info")
     page.click("#start")
     page.wait_for_selector("#receipt-panel:not([hidden])")
-    screenshot(page, "done")
     [upload] = staff.uploads(issued)
     assert upload.filename == "dropped.txt" and upload.state == "verified"
     assert upload.length == len("dropped bytes\n") * 1000
+
+
+def test_pause_and_resume_on_a_phone(
+    web_server: WebServer, staff: Staff, open_page: Any, tmp_path: Path
+) -> None:
+    issued = staff.issue()
+    source = make_file(tmp_path / "phone logs.zip", 24 * MIB)
+    page = open_page(viewport=PHONE)
+    throttle_uplink(page, 8 * MIB)
+    page.goto(f"{web_server.url}/upload#{issued.token}")
+    screenshot(page, "idle")
+    assert not page.is_visible(".drop-zone-title")  # nothing to drag on a touch screen
+    page.set_input_files("#file", str(source))
+    page.click("#start")
+    page.wait_for_function(
+        "() => Number(document.getElementById('progressbar').ariaValueNow) >= 20"
+    )
+    page.wait_for_function("() => document.getElementById('progress-rate').textContent !== ''")
+    assert "left" in page.inner_text("#progress-rate")  # speed and time left
+    screenshot(page, "uploading")
+    page.click("#pause")
+    page.wait_for_selector('#status[data-kind="paused"]')
+    assert page.inner_text("#pause") == "Resume"
+    assert page.inner_text("#announcer").startswith("Paused.")
+    screenshot(page, "paused")
+    paused_at = server_offset(web_server, staff.uploads(issued)[0].id, issued.token)
+    assert 0 < paused_at < 24 * MIB  # what arrived before the pause is kept
+    page.click("#pause")
+    page.wait_for_selector("#receipt-panel:not([hidden])")
+    screenshot(page, "done")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    [upload] = staff.uploads(issued)
+    assert upload.state == "verified" and upload.sha256 == sha256_of(source)
+    assert staff.token(issued).uses == 1

@@ -301,11 +301,18 @@
     };
     const text = texts[event.kind] || "";
     const changed = ui.status.dataset.kind !== event.kind;
+    if (event.kind !== "uploading") forgetSpeed();
     ui.status.dataset.kind = event.kind;
     ui.status.textContent = text;
     show(ui.retryNow, event.kind === "retrying" || event.kind === "offline");
     if (changed && event.kind !== "uploading") announce(text);
     if (event.kind === "verifying") show(ui.pause, false);
+  }
+
+  /** Speed and time left only while bytes move; measured afresh after a stop. */
+  function forgetSpeed() {
+    samples = [];
+    ui.rate.textContent = "";
   }
 
   function pauseOrResume() {
@@ -351,6 +358,7 @@
   function failed(error) {
     busy(false);
     if (error && error.kind === "paused") {
+      forgetSpeed();
       ui.status.dataset.kind = "paused";
       ui.status.textContent = t("status.paused");
       ui.pause.textContent = t("resume.button");
