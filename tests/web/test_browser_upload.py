@@ -8,6 +8,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from tests.support.cut_proxy import CutProxy
@@ -105,8 +106,11 @@ def test_resumes_after_cut_connections_and_a_reload(
         assert CUT_AFTER // 2 < kept < BIG  # at least what reached it before the cut
 
         assert page.is_visible("#token-summary")  # the tab kept the token, not the URL
+        stored_state = page.evaluate("() => JSON.stringify(localStorage)")
+        assert f"tuslog.upload.v1:{issued.prefix}:" in stored_state
+        assert token.split("_")[2] not in stored_state  # never the token's secret part
         assert "host1 logs 2026.tar.gz" in page.inner_text("#pending")
-        before_reload = traffic.mark()
+        repicked = traffic.mark()
         page.set_input_files("#file", str(source))
         assert page.inner_text("#start") == "Continue upload"
         page.click("#start")
@@ -115,7 +119,7 @@ def test_resumes_after_cut_connections_and_a_reload(
 
     # After the reload: HEAD (found again from localStorage, not created again), the
     # server's offset, and the first PATCH carries on from exactly there.
-    after = traffic.events[before_reload:]
+    after = traffic.events[repicked:]
     assert after[0] == ("HEAD", None) and after[1][0] == "HEAD answer", after[:3]
     resumed_at = after[1][1]
     assert resumed_at is not None and resumed_at >= kept > 0
@@ -247,3 +251,43 @@ def test_pause_and_resume_on_a_phone(
     [upload] = staff.uploads(issued)
     assert upload.state == "verified" and upload.sha256 == sha256_of(source)
     assert staff.token(issued).uses == 1
+
+
+@pytest.mark.parametrize("verdict", ["verified", "corrupt"])
+def test_receipt_waits_while_the_server_verifies(
+    verdict: str, web_server: WebServer, staff: Staff, open_page: Any, tmp_path: Path
+) -> None:
+    """The last PATCH's answer says "verifying" (as when the last bytes reach another
+    worker, or after a restart): the page polls HEAD until the verdict. Here the real
+    server's answers are rewritten on their way to the page (a "corrupt" verdict too:
+    the file the test sends never is)."""
+    issued = staff.issue()
+    source = make_file(tmp_path / "logs.tar.gz", 300_000)
+    page = open_page()
+    heads = [0]
+
+    def rewrite(route: Any) -> None:
+        response = route.fetch()
+        headers = dict(response.headers)
+        if route.request.method == "HEAD":
+            heads[0] += 1
+        if route.request.method == "PATCH" or heads[0] == 1:  # the first look: not yet
+            headers["tuslog-upload-state"] = "verifying"
+            headers.pop("tuslog-sha256", None)
+        elif route.request.method == "HEAD" and verdict == "corrupt":
+            headers["tuslog-upload-state"] = "corrupt"
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/files/**", rewrite)
+    page.goto(f"{web_server.url}/upload#{issued.token}")
+    page.set_input_files("#file", str(source))
+    page.click("#start")
+    page.wait_for_selector('#status[data-kind="verifying"]', state="attached")
+    if verdict == "verified":
+        page.wait_for_selector("#receipt-panel:not([hidden])")
+        assert page.inner_text("#receipt-sha256") == sha256_of(source)
+    else:
+        page.wait_for_selector("#error-panel:not([hidden])")
+        assert page.get_attribute("#error-panel", "data-kind") == "corrupt"
+        assert page.inner_text("#error-text").startswith("The server received a file whose")
+    assert heads[0] == 2

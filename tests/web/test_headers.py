@@ -261,3 +261,15 @@ async def test_page_is_only_get(client: TestClient) -> None:
     of it, and nothing happens."""
     response = await client.post("/upload", data={"token": "tlu_abcdefgh_x"})
     assert response.status == 405
+
+
+async def test_without_bootstrap_the_page_still_works(
+    aiohttp_client: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """A broken install (the package missing) is logged; uploads must not stop for it."""
+    monkeypatch.setattr("tuslog.web.assets.BOOTSTRAP_DIST", "no-such-distribution-here")
+    client = await aiohttp_client(create_app(settings))
+    _, parts = await page_parts(client)
+    assert not any("bootstrap" in url for url in parts.urls)
+    assert any(url.endswith("upload-page.js") for url in parts.urls)
+    assert "no-such-distribution-here is not installed" in caplog.text

@@ -27,5 +27,6 @@ def mount_web(app: web.Application) -> None:
         lstrip_blocks=True,
     )
     environment.globals["static_url"] = assets.url
+    environment.globals["has_static"] = assets.has
     app.router.add_get("/upload", upload_page)
     app.router.add_get(f"/static/{{digest:[0-9a-f]{{{DIGEST_LENGTH}}}}}/{{name:.+}}", serve_asset)

@@ -89,6 +89,9 @@ class Assets:
     def names(self) -> list[str]:
         return sorted(self._assets)
 
+    def has(self, name: str) -> bool:
+        return name in self._assets
+
     def url(self, name: str) -> str:
         asset = self._assets.get(name)
         if asset is None:  # a template names a file that is not installed
