@@ -98,7 +98,7 @@ def test_resumes_after_cut_connections_and_a_reload(
         page.wait_for_function(
             "() => Number(document.getElementById('progressbar').ariaValueNow) >= 50"
         )
-        assert len(proxy.cut_records) == 1
+        assert proxy.cut_records  # the first cut is behind us (the second may be too)
         screenshot(page, "uploading")
         page.reload()
         upload_id = staff.uploads(issued)[0].id
@@ -125,7 +125,7 @@ def test_resumes_after_cut_connections_and_a_reload(
     assert resumed_at is not None and resumed_at >= kept > 0
     assert after[2] == ("PATCH", resumed_at), after[:3]
     assert all(method != "POST" for method, _ in after)
-    assert len(proxy.cut_records) == 2  # one cut before the reload, one after
+    assert len(proxy.cut_records) == 2  # both cuts happened, and the upload survived them
     # The server's log: one creation in all, PATCHes only on that upload.
     log = web_server.log_since(log_mark)
     assert log.count('"POST /files/ HTTP/1.1" 201') == 1

@@ -32,7 +32,7 @@ def test_catalogue_matches_english(language: str) -> None:
 
 
 def test_every_string_the_page_uses_exists() -> None:
-    script = (WEB / "static" / "js" / "upload-page.js").read_text()
+    script = "".join(path.read_text() for path in (WEB / "static" / "js").glob("upload-*.js"))
     used_by_script = set(re.findall(r'\bt\("([a-z_.]+)"', script))
     used_by_script |= set(re.findall(r'"(error\.[a-z_]+)"', script))
     assert {"token.format", "error.token", "receipt.verified"} <= used_by_script

@@ -2,22 +2,18 @@
  * tuslog's browser upload client: tus 1.0.0 (creation, expiration, plus the server's
  * Tuslog-Upload-State, Tuslog-Sha256 and Tuslog-Ticket headers) over XMLHttpRequest,
  * which, unlike fetch(), reports upload progress. No dependencies, no build step; it
- * defines one global, TuslogTus, used by upload-page.js.
+ * defines one global, TuslogTus, used by upload-page.js, and needs tus-resume.js first.
  *
- * Resuming: the upload URL is kept in localStorage under
- * "tuslog.upload.v1:<token prefix>:<file fingerprint>". The token itself is never stored;
- * its prefix (tlu_xxxxxxxx) is public. After a dropped connection, a reload or a browser
- * restart, the same token and the same file (name, size, modification time) find the
- * upload again; HEAD tells how much the server has and the upload continues from there.
- * Resuming never uses up the token again.
+ * After a dropped connection, a reload or a browser restart, the same token and the same
+ * file find the upload again (tus-resume.js); HEAD tells how much the server has and the
+ * upload continues from there. Resuming never uses up the token again.
  */
 (function (global) {
   "use strict";
 
+  const Resume = global.TuslogResume;
+
   const TUS_VERSION = "1.0.0";
-  const STORE_PREFIX = "tuslog.upload.v1:";
-  const STORE_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
-  const TOKEN_RE = /^(tlu_[a-z2-7]{8})_[A-Za-z0-9_-]{20,200}$/;
   // Answers after which the same request may succeed: network failures (0), timeouts,
   // an offset that moved under us (409: HEAD and go on), locks, rate limits, overload.
   const RETRYABLE = new Set([0, 408, 409, 423, 429, 500, 502, 503, 504]);
@@ -97,11 +93,6 @@
     });
   }
 
-  function parseToken(value) {
-    const match = TOKEN_RE.exec((value || "").trim());
-    return match ? { token: match[0], prefix: match[1] } : null;
-  }
-
   function base64Utf8(text) {
     const bytes = new TextEncoder().encode(text);
     let binary = "";
@@ -120,75 +111,6 @@
     let stem = Array.from(clean.slice(0, clean.length - ext.length));
     while (stem.length && encoder.encode(stem.join("") + "…" + ext).length > MAX_FILENAME_BYTES) stem.pop();
     return stem.join("") + "…" + ext;
-  }
-
-  function fingerprint(file) {
-    return [encodeURIComponent(file.name), file.size, file.lastModified].join(":");
-  }
-
-  /** localStorage, if this browser lets us use it (private modes and policies may not). */
-  function browserStorage() {
-    try {
-      const storage = global.localStorage;
-      const probe = STORE_PREFIX + "probe";
-      storage.setItem(probe, "1");
-      storage.removeItem(probe);
-      return storage;
-    } catch (error) {
-      return null;
-    }
-  }
-
-  class ResumeStore {
-    constructor(storage, prefix, file) {
-      this.storage = storage;
-      this.key = STORE_PREFIX + prefix + ":" + fingerprint(file);
-    }
-
-    load() {
-      if (!this.storage) return null;
-      try {
-        const entry = JSON.parse(this.storage.getItem(this.key) || "null");
-        return entry && typeof entry.url === "string" ? entry : null;
-      } catch (error) {
-        return null;
-      }
-    }
-
-    save(changes) {
-      if (!this.storage) return;
-      const entry = Object.assign(this.load() || {}, changes, { updated: Date.now() });
-      try {
-        this.storage.setItem(this.key, JSON.stringify(entry));
-      } catch (error) {
-        /* full or forbidden: resuming after a reload will not work, the upload does */
-      }
-    }
-
-    remove() {
-      if (this.storage) this.storage.removeItem(this.key);
-    }
-
-    /** Unfinished uploads of this token prefix (of any, without one), newest first;
-     *  drops entries untouched for a month. */
-    static pending(storage, prefix) {
-      if (!storage) return [];
-      const found = [];
-      for (let index = storage.length - 1; index >= 0; index -= 1) {
-        const key = storage.key(index);
-        if (!key || !key.startsWith(STORE_PREFIX)) continue;
-        let entry = null;
-        try {
-          entry = JSON.parse(storage.getItem(key));
-        } catch (error) { /* not ours or damaged: dropped below */ }
-        if (!entry || !(Date.now() - (entry.updated || 0) < STORE_MAX_AGE_MS)) {
-          storage.removeItem(key);
-        } else if ((!prefix || key.startsWith(STORE_PREFIX + prefix + ":")) && !entry.done) {
-          found.push(entry);
-        }
-      }
-      return found.sort(function (a, b) { return b.updated - a.updated; });
-    }
   }
 
   function hex(buffer) {
@@ -220,13 +142,13 @@
 
   class Upload {
     constructor(file, token, options) {
-      const parsed = parseToken(token);
+      const parsed = Resume.parseToken(token);
       if (!parsed) throw new UploadError("token");
       this.file = file;
       this.options = Object.assign({}, DEFAULTS, options || {});
       this.auth = { Authorization: "Bearer " + parsed.token, "Tus-Resumable": TUS_VERSION };
-      const storage = this.options.storage === undefined ? browserStorage() : this.options.storage;
-      this.store = new ResumeStore(storage, parsed.prefix, file);
+      const storage = this.options.storage === undefined ? Resume.browserStorage() : this.options.storage;
+      this.store = new Resume.ResumeStore(storage, parsed.prefix, file);
       this.url = null;
       this.offset = 0;
       this.sha256 = null;
@@ -520,9 +442,9 @@
   global.TuslogTus = {
     Upload: Upload,
     UploadError: UploadError,
-    ResumeStore: ResumeStore,
-    parseToken: parseToken,
-    browserStorage: browserStorage,
+    ResumeStore: Resume.ResumeStore,
+    parseToken: Resume.parseToken,
+    browserStorage: Resume.browserStorage,
     serverFilename: serverFilename,
   };
 })(window);

@@ -1,7 +1,8 @@
 /*
  * The customer's upload page: token (typed, or from the URL fragment), file (picked or
  * dropped), progress, pause/resume, errors and the receipt. The protocol is in
- * tus-client.js; the strings come from the page (its language) in #upload-messages.
+ * tus-client.js, numbers and strings in upload-format.js; the strings themselves come
+ * from the page (its language) in #upload-messages.
  */
 (function () {
   "use strict";
@@ -33,44 +34,12 @@
   let wakeLock = null;
 
   // ---------------------------------------------------------------- formatting
-  function t(key, values) {
-    const text = messages["js." + key] || key;
-    return text.replace(/\{(\w+)\}/g, function (whole, name) {
-      return values && values[name] != null ? String(values[name]) : whole;
-    });
-  }
-
-  function number(value, options) {
-    return new Intl.NumberFormat(lang, options).format(value);
-  }
-
-  const UNITS = ["kilobyte", "megabyte", "gigabyte", "terabyte"];
-
-  function bytes(count, perSecond) {
-    if (count < 1000) {
-      return perSecond ? number(count / 1000, unit("kilobyte-per-second", 1)) : t("bytes", { count: number(count) });
-    }
-    let value = count / 1000;
-    let index = 0;
-    while (value >= 1000 && index < UNITS.length - 1) { value /= 1000; index += 1; }
-    const name = UNITS[index] + (perSecond ? "-per-second" : "");
-    return number(value, unit(name, value < 10 ? 1 : 0));
-  }
-
-  function unit(name, digits) {
-    return { style: "unit", unit: name, unitDisplay: "short", maximumFractionDigits: digits };
-  }
-
-  function duration(seconds) {
-    if (seconds < 90) return number(Math.max(1, Math.round(seconds)), unit("second", 0));
-    if (seconds < 90 * 60) return number(Math.round(seconds / 60), unit("minute", 0));
-    return number(seconds / 3600, unit("hour", 1));
-  }
-
-  function percent(part, total) {
-    const ratio = total ? Math.floor((part / total) * 1000) / 1000 : 0;
-    return number(ratio, { style: "percent", maximumFractionDigits: ratio < 0.1 ? 1 : 0 });
-  }
+  const format = window.TuslogFormat(lang, messages);
+  const t = format.t;
+  const number = format.number;
+  const bytes = format.bytes;
+  const duration = format.duration;
+  const percent = format.percent;
 
   function announce(text) {
     ui.announcer.textContent = text;
