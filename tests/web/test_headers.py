@@ -273,3 +273,12 @@ async def test_without_bootstrap_the_page_still_works(
     assert not any("bootstrap" in url for url in parts.urls)
     assert any(url.endswith("upload-page.js") for url in parts.urls)
     assert "no-such-distribution-here is not installed" in caplog.text
+
+
+async def test_trailing_slash_leads_to_the_page(client: TestClient) -> None:
+    plain = await client.get("/upload/", allow_redirects=False)
+    assert plain.status == 308 and plain.headers["Location"] == "/upload"
+    chosen = await client.get("/upload/?lang=de", allow_redirects=False)
+    assert chosen.headers["Location"] == "/upload?lang=de"
+    followed = await client.get("/upload/?lang=de")
+    assert followed.status == 200 and followed.headers["Content-Language"] == "de"

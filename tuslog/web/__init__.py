@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tuslog.keys import SETTINGS
 from tuslog.web.assets import ASSETS, DIGEST_LENGTH, load_assets, serve_asset
-from tuslog.web.pages import upload_page, url_prefix
+from tuslog.web.pages import upload_page, upload_page_slash, url_prefix
 
 __all__ = ["mount_web"]
 
@@ -29,4 +29,5 @@ def mount_web(app: web.Application) -> None:
     environment.globals["static_url"] = assets.url
     environment.globals["has_static"] = assets.has
     app.router.add_get("/upload", upload_page)
+    app.router.add_get("/upload/", upload_page_slash)
     app.router.add_get(f"/static/{{digest:[0-9a-f]{{{DIGEST_LENGTH}}}}}/{{name:.+}}", serve_asset)

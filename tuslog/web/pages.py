@@ -74,3 +74,11 @@ async def upload_page(request: web.Request) -> web.Response:
         server=base_url(request),
     )
     return render_page("upload.html", request, context)
+
+
+async def upload_page_slash(request: web.Request) -> web.Response:
+    """``/upload/`` as typed by hand: to the page, keeping the query (and, in the browser,
+    the ``#token`` fragment, which a redirect without one keeps)."""
+    query = request.rel_url.raw_query_string
+    location = f"{url_prefix(request.config_dict[SETTINGS].public_url)}/upload"
+    raise web.HTTPPermanentRedirect(f"{location}?{query}" if query else location)

@@ -79,6 +79,9 @@ MESSAGES: dict[str, str] = {
     "js.status.retrying": (
         "Verbindung unterbrochen. Neuer Versuch in {seconds} s (Versuch {attempt} von {max})."
     ),
+    "js.status.busy": (
+        "Der Server ist ausgelastet. Neuer Versuch in {seconds} s (Versuch {attempt} von {max})."
+    ),
     "js.status.offline": (
         "Ihr Gerät ist offline. Der Upload geht weiter, sobald es wieder online ist."
     ),

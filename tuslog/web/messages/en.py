@@ -68,6 +68,7 @@ MESSAGES: dict[str, str] = {
         "Paused. Nothing is lost: press Resume, or come back later and pick the same file."
     ),
     "js.status.retrying": "Connection lost. Retrying in {seconds} s (attempt {attempt} of {max}).",
+    "js.status.busy": ("The server is busy. Retrying in {seconds} s (attempt {attempt} of {max})."),
     "js.status.offline": "Your device is offline. The upload continues when it is back online.",
     "js.status.verifying": "All bytes arrived. The server is checking the file…",
     "js.receipt.title": "Upload complete",

@@ -76,6 +76,9 @@ MESSAGES: dict[str, str] = {
     "js.status.retrying": (
         "Conexión perdida. Nuevo intento en {seconds} s (intento {attempt} de {max})."
     ),
+    "js.status.busy": (
+        "El servidor está ocupado. Nuevo intento en {seconds} s (intento {attempt} de {max})."
+    ),
     "js.status.offline": (
         "Su dispositivo no tiene conexión. La subida continuará cuando vuelva a tenerla."
     ),

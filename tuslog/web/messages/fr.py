@@ -80,6 +80,9 @@ MESSAGES: dict[str, str] = {
     "js.status.retrying": (
         "Connexion perdue. Nouvel essai dans {seconds} s (essai {attempt} sur {max})."
     ),
+    "js.status.busy": (
+        "Le serveur est occupé. Nouvel essai dans {seconds} s (essai {attempt} sur {max})."
+    ),
     "js.status.offline": (
         "Votre appareil est hors ligne. L'envoi reprendra dès le retour de la connexion."
     ),

@@ -374,7 +374,9 @@
       const attempt = this._failures;
       const self = this;
       await this._wait(delay, function (seconds) {
-        self._status("retrying", { seconds: seconds, attempt: attempt, max: max });
+        self._status("retrying", {
+          seconds: seconds, attempt: attempt, max: max, status: error.status,
+        });
       });
     }
 

@@ -259,12 +259,14 @@
     }
   }
 
+  const BUSY = [423, 429, 500, 502, 503, 504]; // the server answered: not a lost connection
+
   function status(event) {
     const texts = {
       hashing: t("status.hashing"),
       connecting: t("status.connecting"),
       uploading: t("status.uploading", { name: file.name }),
-      retrying: t("status.retrying", event),
+      retrying: t(BUSY.includes(event.status) ? "status.busy" : "status.retrying", event),
       offline: t("status.offline"),
       verifying: t("status.verifying"),
     };
