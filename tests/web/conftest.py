@@ -56,21 +56,6 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """One Chromium per test: the sync Playwright API keeps its own event loop, which
-    must not outlive the test next to pytest-asyncio's."""
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @dataclass
 class PageWatch:
     """What a page said that a customer would never see but a test must: script errors
@@ -87,6 +72,39 @@ class PageWatch:
 
 
 @pytest.fixture
+def playwright() -> Iterator[Any]:
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as instance:
+        yield instance
+
+
+def watch_page(page: Any) -> PageWatch:
+    watch = PageWatch()
+    page.set_default_timeout(30_000)
+    page.on("console", watch.console)
+    page.on("pageerror", watch.page_error)
+    page.on("dialog", lambda dialog: dialog.accept())  # "leave this page?" on reload
+    return watch
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """One Chromium per test: the sync Playwright API keeps its own event loop, which
+    must not outlive the test next to pytest-asyncio's."""
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
 def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
     """open_page(viewport=DESKTOP, locale="en-US") → a fresh page in its own context; at
     the end, the test fails if any page hit a script error or a CSP violation."""
@@ -100,12 +118,7 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
         )
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(30_000)
-        watch = PageWatch()
-        page.on("console", watch.console)
-        page.on("pageerror", watch.page_error)
-        page.on("dialog", lambda dialog: dialog.accept())  # "leave this page?" on reload
-        watches.append(watch)
+        watches.append(watch_page(page))
         return page
 
     yield open_

@@ -12,7 +12,17 @@ import pytest
 import requests
 
 from tests.support.cut_proxy import CutProxy
-from tests.web.conftest import PHONE, Staff, WebServer, make_file, screenshot
+from tests.web.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    PHONE,
+    Staff,
+    WebServer,
+    make_file,
+    screenshot,
+    watch_page,
+)
 
 MIB = 1024 * 1024
 BIG = 64 * MIB
@@ -291,3 +301,76 @@ def test_receipt_waits_while_the_server_verifies(
         assert page.get_attribute("#error-panel", "data-kind") == "corrupt"
         assert page.inner_text("#error-text").startswith("The server received a file whose")
     assert heads[0] == 2
+
+
+def test_resumes_after_a_browser_restart(
+    web_server: WebServer, staff: Staff, playwright: Any, tmp_path: Path
+) -> None:
+    """Paused, the browser closed; a new browser on the same profile, the link again, the
+    same file: the upload carries on from what the server has, with no new creation."""
+    issued = staff.issue()
+    source = make_file(tmp_path / "restart.tar.gz", 24 * MIB)
+    profile = tmp_path / "profile"
+    watches = []
+    offsets = []
+    for run in ("before", "after"):
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=DESKTOP
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            watches.append(watch_page(page))
+            throttle_uplink(page, 8 * MIB)
+            traffic = TusTraffic(page)
+            page.goto(f"{web_server.url}/upload#{issued.token}")
+            if run == "after":
+                assert "restart.tar.gz" in page.inner_text("#pending")
+            page.set_input_files("#file", str(source))
+            page.click("#start")
+            if run == "before":
+                page.wait_for_function(
+                    "() => Number(document.getElementById('progressbar').ariaValueNow) >= 30"
+                )
+                page.click("#pause")
+                page.wait_for_selector('#status[data-kind="paused"]')
+                upload_id = staff.uploads(issued)[0].id
+                offsets.append(server_offset(web_server, upload_id, issued.token))
+            else:
+                page.wait_for_selector("#receipt-panel:not([hidden])")
+                assert traffic.events[0] == ("HEAD", None)
+                assert traffic.events[1] == ("HEAD answer", offsets[0])
+                assert traffic.events[2] == ("PATCH", offsets[0])
+                assert all(method != "POST" for method, _ in traffic.events)
+        finally:
+            context.close()
+    assert 0 < offsets[0] < 24 * MIB
+    [upload] = staff.uploads(issued)
+    assert upload.state == "verified" and upload.sha256 == sha256_of(source)
+    assert staff.token(issued).uses == 1
+    assert not [problem for watch in watches for problem in watch.problems]
+
+
+def test_a_name_the_server_would_refuse_is_made_acceptable(
+    web_server: WebServer, staff: Staff, open_page: Any
+) -> None:
+    """Browsers allow names that tus metadata here does not (control characters, more than
+    255 bytes): the page shortens them in the middle and keeps the extension."""
+    issued = staff.issue()
+    page = open_page()
+    page.goto(f"{web_server.url}/upload#{issued.token}")
+    name = "log\u0007s " + "ü" * 200 + ".tar.gz"
+    transfer = page.evaluate_handle(
+        """(name) => {
+            const data = new DataTransfer();
+            data.items.add(new File(["x".repeat(5000)], name));
+            return data;
+        }""",
+        name,
+    )
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    page.click("#start")
+    page.wait_for_selector("#receipt-panel:not([hidden])")
+    [upload] = staff.uploads(issued)
+    assert upload.filename.startswith("log_s üü") and upload.filename.endswith("….tar.gz")
+    assert len(upload.filename.encode()) <= 255
+    assert page.inner_text("#receipt-file") == name  # the customer's own name on the receipt

@@ -106,8 +106,8 @@
     let clean = (name || "upload").replace(/[\u0000-\u001f\u007f/\\]/g, "_");
     const encoder = new TextEncoder();
     if (encoder.encode(clean).length <= MAX_FILENAME_BYTES) return clean;
-    const dot = clean.lastIndexOf(".");
-    const ext = dot > 0 && clean.length - dot <= 16 ? clean.slice(dot) : "";
+    const suffix = /(\.[A-Za-z0-9]{1,10}){1,2}$/.exec(clean); // ".log", ".tar.gz"
+    const ext = suffix && suffix.index > 0 ? suffix[0] : "";
     let stem = Array.from(clean.slice(0, clean.length - ext.length));
     while (stem.length && encoder.encode(stem.join("") + "…" + ext).length > MAX_FILENAME_BYTES) stem.pop();
     return stem.join("") + "…" + ext;
