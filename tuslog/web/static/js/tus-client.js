@@ -199,6 +199,7 @@
       this.store.remove();
       this.url = null;
       this.offset = 0;
+      this.headers = {};
     }
 
     _status(kind, extra) {
@@ -233,10 +234,9 @@
           await this._retrying(this._head.bind(this));
           return;
         } catch (error) {
-          // The server no longer has it, or it is not this token's: begin a new upload.
-          // A stored upload that expired is the customer's to restart (forget(), start()):
-          // that uses the token again. One the server does not know, or that is not this
-          // token's, is simply replaced.
+          // One the server does not know, or that is not this token's, is replaced by a
+          // new upload. One that expired (410) is the customer's to restart (forget(),
+          // then start()): that uses the token again.
           if (!["not-found", "owner"].includes(error.kind)) throw error;
           this.forget();
         }
