@@ -18,6 +18,7 @@ from tuslog.storage.locks import UploadLocks
 from tuslog.storage.store import Store
 from tuslog.tus.app import collection_without_slash, create_tus_app, expect_continue
 from tuslog.uploads.engine import UploadEngine
+from tuslog.web import mount_web
 
 # Headroom for aiohttp's own buffering; bodies are streamed, never read whole.
 _CLIENT_MAX_SIZE = 1024 * 1024
@@ -52,6 +53,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     uploaders.add_routes(app.router)
     app.router.add_route("*", "/files", collection_without_slash, expect_handler=expect_continue)
     app.add_subapp("/files", create_tus_app())
+    mount_web(app)
     return app
 
 

@@ -11,8 +11,10 @@ if TYPE_CHECKING:
     from tuslog.http.ratelimit import FailureLimiter
     from tuslog.settings import Settings
     from tuslog.uploads.engine import UploadEngine
+    from tuslog.web.assets import Assets
 
 SETTINGS: "web.AppKey[Settings]" = web.AppKey("settings")
 DATABASE: "web.AppKey[Database]" = web.AppKey("database")
 ENGINE: "web.AppKey[UploadEngine]" = web.AppKey("engine")
 LIMITER: "web.AppKey[FailureLimiter]" = web.AppKey("limiter")
+ASSETS: "web.AppKey[Assets]" = web.AppKey("assets")

@@ -72,6 +72,8 @@ def issue(args: argparse.Namespace, settings: Settings) -> None:
                 "Send the customer one of:",
                 f"  {data['commands']['sh']}",
                 f"  {data['commands']['python']}",
+                "or the link to the browser upload page:",
+                f"  {data['commands']['browser']}",
             ]
         )
 

@@ -38,8 +38,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 
 def commands_for(base: str, token: str) -> dict[str, str]:
-    """The one-line commands a customer runs to upload with ``token``."""
+    """The one-line commands a customer runs to upload with ``token``, and the browser
+    link (the token in the fragment never reaches a server log or a Referer)."""
     return {
         "sh": f"curl -fsSLO {base}/uploader.sh && sh uploader.sh {base} {token} FILE",
         "python": f"curl -fsSLO {base}/uploader.py && python3 uploader.py {base} {token} FILE",
+        "browser": f"{base}/upload#{token}",
     }
