@@ -76,7 +76,7 @@ async def test_last_bytes_elsewhere_are_verified_in_the_background(
     assert settled.headers["Tuslog-Upload-State"] == "verified"
     assert settled.headers["Tuslog-Sha256"] == sha256
     upload_id = path.rsplit("/", 1)[1]
-    assert ("upload.completed", "server") in await _audit(first, upload_id)
+    assert ("upload.verified", "server") in await _audit(first, upload_id)
     assert lock_files(settings.storage_dir) == []
 
 

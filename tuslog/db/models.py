@@ -18,8 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -276,3 +277,131 @@ class FailureCounter(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer)
+
+
+# --- listing indexes (tuslog.services.tickets.search, .audit.events, uploads.records.search) -
+# Keyset pagination walks these in (created_at, id) order, newest first, also with a filter.
+Index("ix_tickets_created_at_id", Ticket.created_at, Ticket.id)
+Index("ix_tickets_status_created_at_id", Ticket.status, Ticket.created_at, Ticket.id)
+Index(
+    "ix_tickets_platform_created_at_id",
+    func.lower(Ticket.platform),
+    Ticket.created_at,
+    Ticket.id,
+)
+Index("ix_uploads_created_at_id", Upload.created_at, Upload.id)
+Index("ix_uploads_ticket_created_at_id", Upload.ticket_id, Upload.created_at, Upload.id)
+Index("ix_uploads_state_created_at_id", Upload.state, Upload.created_at, Upload.id)
+Index("ix_audit_events_at_id", AuditEvent.at, AuditEvent.id)
+Index("ix_audit_events_action_at_id", AuditEvent.action, AuditEvent.at, AuditEvent.id)
+Index("ix_audit_events_actor_at_id", AuditEvent.actor, AuditEvent.at, AuditEvent.id)
+Index("ix_audit_events_subject_at_id", AuditEvent.subject, AuditEvent.at, AuditEvent.id)
+# Text search over number, title and platform: trigram indexes on PostgreSQL (pg_trgm,
+# installed by migration 0004). SQLite gets plain indexes that the search cannot use (one
+# schema for both); it scans, fast enough at the sizes an embedded database holds.
+TICKET_SEARCH_COLUMNS = (Ticket.number, Ticket.title, Ticket.platform)
+for _column in TICKET_SEARCH_COLUMNS:
+    Index(
+        f"ix_tickets_{_column.key}_trgm",
+        _column,
+        postgresql_using="gin",
+        postgresql_ops={_column.key: "gin_trgm_ops"},
+    )
+
+
+# --- REST API keys (tuslog.services.apikeys) ----------------------------------------------
+class ApiKey(Base):
+    """An integrator's key: ``tlk_<8>_<secret>``, stored as the SHA-256 of the whole key
+    (256 random bits: a fast hash is enough, as for upload tokens). ``scopes`` is a
+    space-separated, sorted list of read, write, download, admin."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# --- webhooks (tuslog.services.webhooks, .outbox; tuslog.api.delivery) --------------------
+class WebhookEndpoint(Base):
+    """Where events are sent. ``secret`` is sealed like TOTP secrets (TUSLOG_TOTP_KEYS);
+    ``events`` lists the event types sent (empty: all)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(255))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class WebhookEvent(Base):
+    """The outbox: one row per event, written in the transaction of the change itself
+    (beside its audit event), so that no event is lost in a crash. The delivery worker
+    builds ``payload`` and the deliveries when it dispatches the event."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    # The ticket number when the event happened (the ticket may be deleted by dispatch).
+    ticket: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    upload_id: Mapped[str | None] = mapped_column(
+        ForeignKey("uploads.id", ondelete="SET NULL"), nullable=True
+    )
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    # Makes the unit of work insert an upload before an event about it in one flush.
+    upload: Mapped["Upload | None"] = relationship()
+
+
+Index("ix_webhook_events_dispatched_at_id", WebhookEvent.dispatched_at, WebhookEvent.id)
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    DELIVERED = "delivered"  # a 2xx answer
+    FAILED = "failed"  # retried for TUSLOG_WEBHOOK_RETRY_FOR without success
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    last_response_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+Index("ix_webhook_deliveries_status_next", WebhookDelivery.status, WebhookDelivery.next_attempt_at)
+Index("ix_webhook_deliveries_endpoint_id_id", WebhookDelivery.endpoint_id, WebhookDelivery.id)
+Index("ix_webhook_deliveries_event_id", WebhookDelivery.event_id)

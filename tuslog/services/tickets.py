@@ -6,13 +6,24 @@ ends its uploads through the upload engine (``tuslog.uploads``) first; this modu
 handles the rows.
 """
 
-from sqlalchemy import func, select, update
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog import errors
-from tuslog.db.models import GONE_STATES, Ticket, TicketStatus, Upload, UploadToken, utcnow
-from tuslog.services import audit
+from tuslog.db.models import (
+    GONE_STATES,
+    TICKET_SEARCH_COLUMNS,
+    Ticket,
+    TicketStatus,
+    Upload,
+    UploadToken,
+    utcnow,
+)
+from tuslog.services import audit, paging
 
 MAX_NUMBER_LENGTH = 64
 
@@ -129,3 +140,60 @@ async def upload_summary(session: AsyncSession, ticket_id: int) -> tuple[int, in
         )
     ).one()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+# --- search (the REST API's and the portal's ticket list) -----------------------------------
+@dataclass(frozen=True)
+class TicketFilter:
+    """What ``search`` narrows to; every field is optional and they combine with AND.
+    ``number``: exactly this ticket (case ignored); ``platform``: exactly this platform
+    (case ignored); ``text``: a substring of the number, title or platform (case ignored);
+    ``created_from`` (inclusive) and ``created_to`` (exclusive): aware datetimes."""
+
+    status: TicketStatus | None = None
+    platform: str | None = None
+    number: str | None = None
+    text: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def _conditions(filters: TicketFilter) -> list[ColumnElement[bool]]:
+    paging.check_range(filters.created_from, filters.created_to, "created")
+    found: list[ColumnElement[bool]] = []
+    if filters.status is not None:
+        found.append(Ticket.status == filters.status)
+    if filters.platform is not None:
+        found.append(func.lower(Ticket.platform) == func.lower(one_line(filters.platform)))
+    if filters.number is not None:
+        found.append(Ticket.number_key == number_key(filters.number))
+    if filters.text is not None and filters.text.strip():
+        pattern = paging.like_pattern(filters.text.strip())
+        found.append(or_(*(column.ilike(pattern, escape="\\") for column in TICKET_SEARCH_COLUMNS)))
+    if filters.created_from is not None:
+        found.append(Ticket.created_at >= filters.created_from)
+    if filters.created_to is not None:
+        found.append(Ticket.created_at < filters.created_to)
+    return found
+
+
+async def search(
+    session: AsyncSession,
+    filters: TicketFilter = TicketFilter(),
+    *,
+    limit: int = paging.DEFAULT_LIMIT,
+    cursor: str | None = None,
+    with_total: bool = False,
+) -> paging.Page[Ticket]:
+    """Tickets matching ``filters``, newest first, one page of at most ``limit`` after
+    ``cursor`` (the ``next_cursor`` of the page before; None for the first page)."""
+    rows, next_cursor, total = await paging.fetch(
+        session,
+        select(Ticket),
+        _conditions(filters),
+        (Ticket.created_at, Ticket.id),
+        after=paging.decode(cursor, int),
+        limit=paging.check_limit(limit),
+        with_total=with_total,
+    )
+    return paging.Page([row[0] for row in rows], next_cursor, total)
