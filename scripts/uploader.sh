@@ -206,8 +206,8 @@ status_line() {
 	rate_of "$off"
 	if [ "$DEFERRED" = 1 ]; then
 		# A stream's length is unknown until its end: bytes and rate only.
-		printf '%s sent' "$(human "$off")"
-		[ "$BPS" -gt 0 ] && printf ', %s/s' "$(human "$BPS")"
+		printf '%s' "$(human "$off")"
+		[ "$BPS" -gt 0 ] && printf ' (%s/s)' "$(human "$BPS")"
 		return 0
 	fi
 	rate=""
@@ -229,6 +229,8 @@ show_progress() {
 		DRAWN=1
 		return 0
 	fi
+	label=""
+	[ "$DEFERRED" = 1 ] && label="${2:-sent so far}: "
 	# Not a terminal: a plain line per 5 % (of a file) or per 30 s, whichever comes first.
 	t=$(now)
 	p=$LAST_LINE_PCT
@@ -236,7 +238,7 @@ show_progress() {
 		p=$(awk -v a="$1" -v b="$SIZE" 'BEGIN { if (b <= 0) print 100; else printf "%d", 100 * a / b }')
 	fi
 	if [ $((p - LAST_LINE_PCT)) -ge 5 ] || [ $((t - LAST_LINE_TIME)) -ge 30 ] || [ -n "${2:-}" ]; then
-		printf '%s: %s\n' "$PROG" "$(status_line "$1")" >&2
+		printf '%s: %s%s\n' "$PROG" "$label" "$(status_line "$1")" >&2
 		LAST_LINE_TIME=$t
 		LAST_LINE_PCT=$p
 	fi

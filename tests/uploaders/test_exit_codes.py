@@ -5,6 +5,7 @@ retried; a finished upload is reported, and only a server-confirmed one exits 0.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import secrets
 import subprocess
@@ -482,3 +483,57 @@ def test_untrusted_certificate_exits_12_and_cacert_or_insecure_work(
     insecure = customer.run(kind, "--insecure", host, token, str(other))
     assert insecure.returncode == 0, insecure.output
     assert "warning: --insecure" in insecure.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_token_dash_asks_on_a_terminal_without_echo(
+    kind: str, server: Server, customer: Customer, small_file: Path
+) -> None:
+    """TOKEN "-" on a terminal: a prompt, and the pasted token is not echoed (it stays out
+    of the process list, the shell history and the screen)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import termios
+    import time
+
+    ticket = server.ticket()
+    token = server.token(ticket)
+    leader, follower = pty.openpty()
+
+    def terminal() -> None:  # the pty becomes the controlling terminal, as in a shell
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [*command(kind), server.url, "-", str(small_file)],
+        env=customer.env,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=terminal,
+    )
+    os.close(follower)
+    assert process.stderr is not None
+    screen, stderr = b"", b""
+    deadline = time.monotonic() + FAST
+    while b"paste the upload token" not in screen + stderr:  # sh: stderr; Python: the tty
+        assert time.monotonic() < deadline, (screen, stderr)
+        ready, _, _ = select.select([leader, process.stderr.fileno()], [], [], 0.5)
+        if leader in ready:
+            screen += os.read(leader, 4096)
+        if process.stderr.fileno() in ready:
+            stderr += os.read(process.stderr.fileno(), 4096)
+    while termios.tcgetattr(leader)[3] & termios.ECHO:  # sh turns echo off after the prompt
+        assert time.monotonic() < deadline, "echo stays on"
+        time.sleep(0.01)
+    os.write(leader, token.encode() + b"\n")
+    stdout, rest = process.communicate(timeout=60)
+    with contextlib.suppress(OSError):
+        while select.select([leader], [], [], 0.2)[0]:
+            screen += os.read(leader, 4096)
+    os.close(leader)
+    assert process.returncode == 0, (stdout, stderr + rest)
+    assert b"server:   verified" in stdout
+    assert token.encode() not in screen + stderr + rest + stdout
