@@ -25,7 +25,8 @@ import pytest
 
 from tests.support.flaky_proxy import FlakyProxy
 from tests.uploaders.conftest import KINDS, Customer, Result, Server, command, sha256_of
-from tests.uploaders.test_exit_codes import FAST
+from tests.uploaders.stub_server import StubTusServer
+from tests.uploaders.test_exit_codes import FAST, fake_token
 
 MATCHED = "server:   sha256 matched"
 TREE_BYTES = 200 * 1024 * 1024
@@ -241,6 +242,33 @@ def test_terminal_as_standard_input_is_refused(kind: str, customer: Customer) ->
         os.close(follower)
     assert done.returncode == 2, done.stderr
     assert "standard input is a terminal" in done.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_streams_sha256_is_declared_for_the_server_to_verify(
+    kind: str, customer: Customer, tmp_path: Path
+) -> None:
+    """The last PATCH declares the length and the stream's SHA-256 (`Tuslog-Sha256`). A
+    server that takes it (the proposed change; here the stub) verifies the upload: the
+    receipt says verified, and a hash that does not match ends in exit 11."""
+    stub = StubTusServer(takes_stream_sha256=True).start()
+    try:
+        token = stub.add_token(fake_token(), attempts=2)
+        token_path = tmp_path / "token.txt"
+        token_path.write_text(token)
+        data = tmp_path / "stream.bin"
+        data.write_bytes(os.urandom(200_000))
+        args = ["--chunk-size", "64K", "--token-file", str(token_path), stub.base_url, "-"]
+        good = customer.pipe(["cat", str(data)], kind, *args)
+        assert good.returncode == 0, good.output
+        assert "server:   verified" in good.stdout
+        assert stub.declared == [sha256_of(data)]
+        stub.corrupt_next_upload = True
+        bad = customer.pipe(["cat", str(data)], kind, *args)
+    finally:
+        stub.stop()
+    assert bad.returncode == 11, bad.output
+    assert "server:   corrupt" in bad.stdout
 
 
 # ----------------------------------------------------------------------------- heavy
