@@ -1184,7 +1184,12 @@ class StreamUpload:
             headers["Tuslog-Sha256"] = self.app.sha256
         body = ChunkBody(BufferFile(self.chunk), skip, length, self.app.out.advance)  # type: ignore[arg-type]
         resp = self.http.send("PATCH", self.url, headers, data=body)
-        return patch_result(self.app, resp, offset, length)
+        offset = patch_result(self.app, resp, offset, length)
+        if self.stream.eof and offset == self.end and self.app.seen.length != self.end:
+            raise Fatal(
+                EX_PROTOCOL, f"the server did not take the stream's length ({self.end} bytes)"
+            )
+        return offset
 
 
 # ------------------------------------------------------------------------------- the run

@@ -401,7 +401,7 @@ while [ $# -gt 0 ]; do
 			CACERT=$val
 			;;
 		--token-file)
-			[ -f "$val" ] && [ -r "$val" ] || die "$EX_USAGE" "--token-file: cannot read $val"
+			[ -r "$val" ] && [ ! -d "$val" ] || die "$EX_USAGE" "--token-file: cannot read $val"
 			TOKEN_FILE=$val
 			;;
 		--name) NAME_OPT=$val ;;
@@ -1065,6 +1065,9 @@ step_patch() {
 		if [ "$off" -le "$sent_from" ] && [ "$len" -gt 0 ]; then
 			REASON="the server accepted no bytes"
 			return 1
+		fi
+		if [ "$DEFERRED" = 1 ] && [ "$STREAM_EOF" = 1 ] && [ "$off" = "$end" ] && [ "$SERVER_LENGTH" != "$end" ]; then
+			permanent "$EX_PROTOCOL" "the server did not take the stream's length ($end bytes)"
 		fi
 		new_offset "$off"
 		return 0
