@@ -61,8 +61,12 @@ def test_ticket_token_upload_lifecycle(settings: Settings) -> None:
     assert issued["max_uses"] == 3 and issued["max_bytes"] == 5 * 1024**3
     assert issued["commands"]["sh"] == (
         "curl -fsSLO https://logs.example.com/uploader.sh && "
+        "sh uploader.sh https://logs.example.com - FILE"  # the uploader asks for the token
+    )
+    assert issued["commands"]["sh_with_token"].endswith(
         f"sh uploader.sh https://logs.example.com {token} FILE"
     )
+    assert issued["commands"]["browser"] == f"https://logs.example.com/upload#{token}"
 
     listed = json.loads(run(settings, "token", "list", "SR-42", "--json").stdout)
     assert [t["prefix"] for t in listed] == [issued["prefix"]]

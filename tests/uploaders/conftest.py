@@ -6,6 +6,7 @@ scripts/uploader.sh under dash and bash and scripts/uploader.py, and test files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -231,6 +232,7 @@ class Customer:
         )
         self.env = env
         self._running: list[subprocess.Popen[str]] = []
+        self._groups: list[subprocess.Popen[bytes]] = []
 
     def run(self, kind: str, *args: str, timeout: float = 120, stdin: str | None = None) -> Result:
         started = time.monotonic()
@@ -245,7 +247,9 @@ class Customer:
         )
         return Result(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
-    def shell(self, script: str, cwd: Path, timeout: float = 120) -> Result:
+    def shell(
+        self, script: str, cwd: Path, timeout: float = 120, stdin: str | None = None
+    ) -> Result:
         started = time.monotonic()
         done = subprocess.run(
             ["sh", "-c", script],
@@ -254,7 +258,8 @@ class Customer:
             capture_output=True,
             text=True,
             timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
         )
         return Result(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
@@ -273,6 +278,62 @@ class Customer:
         self._running.append(process)
         return process
 
+    def pipe(
+        self,
+        producer: list[str],
+        kind: str,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = 300,
+    ) -> Result:
+        """``producer | uploader ARGS``: the uploader reads a real pipe."""
+        started = time.monotonic()
+        feed = subprocess.Popen(producer, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert feed.stdout is not None
+        try:
+            done = subprocess.run(
+                [*command(kind), *args],
+                env=self.env,
+                cwd=cwd,
+                stdin=feed.stdout,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        finally:
+            feed.stdout.close()
+            feed.kill()
+            feed.wait(timeout=10)
+        return Result(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+    def start_pipeline(
+        self, producer: list[str], kind: str, *args: str
+    ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[str]]:
+        """``producer | uploader ARGS`` in one new process group, as a shell in a terminal
+        runs a pipeline: a Ctrl-C (SIGINT to the group) reaches both."""
+        feed = subprocess.Popen(
+            producer,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            process_group=0,  # a new group in this session, which the uploader can join
+            preexec_fn=_default_signals,
+        )
+        assert feed.stdout is not None
+        uploader = subprocess.Popen(
+            [*command(kind), *args],
+            env=self.env,
+            stdin=feed.stdout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            process_group=feed.pid,
+            preexec_fn=_default_signals,
+        )
+        feed.stdout.close()
+        self._running.append(uploader)
+        self._groups.append(feed)
+        return feed, uploader
+
     def state_files(self) -> list[Path]:
         return sorted(self.state_dir.glob("*.upload")) if self.state_dir.exists() else []
 
@@ -284,9 +345,14 @@ class Customer:
         return self.state_dir / f"{key}.upload"
 
     def cleanup(self) -> None:
+        for leader in self._groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(leader.pid, signal.SIGKILL)
+            leader.wait(timeout=10)
         for process in self._running:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(os.getpgid(process.pid), signal.SIGKILL)
                 process.wait(timeout=10)
             for stream in (process.stdout, process.stderr):
                 if stream is not None:

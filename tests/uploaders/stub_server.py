@@ -1,5 +1,6 @@
 """A tiny scripted tus server for the uploader tests that need answers the real server
-cannot be made to give on demand (507, 403 on resume, a redirect, a wrong hash, 5xx).
+cannot be made to give on demand (507, 403 on resume, a redirect, a wrong hash, 5xx), or
+a server change that is proposed but not made yet (a stream's declared SHA-256).
 
 It follows the server contract closely enough for the uploaders: streamed PATCH bodies
 that keep partial bytes, Tuslog-* headers, and one-attempt tokens. ``script`` lets a test
@@ -23,7 +24,7 @@ from aiohttp import web
 @dataclass
 class StubUpload:
     token: str
-    length: int
+    length: int | None  # None: deferred (creation-defer-length) until a PATCH declares it
     metadata: dict[str, str]
     data: bytearray = field(default_factory=bytearray)
     gone: bool = False
@@ -31,10 +32,12 @@ class StubUpload:
 
     @property
     def state(self) -> str:
-        if len(self.data) < self.length:
+        if self.length is None or len(self.data) < self.length:
             return "receiving"
         if self.lie_about_hash:
             return "corrupt"
+        if "sha256" not in self.metadata:
+            return "complete"
         return "verified" if self.sha256 == self.metadata.get("sha256") else "corrupt"
 
     @property
@@ -52,8 +55,14 @@ class Scripted:
 class StubTusServer:
     """Run with ``start()``; ``base_url`` is then ``http://127.0.0.1:<port>``."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, ssl_context: ssl.SSLContext | None = None, *, takes_stream_sha256: bool = False
+    ) -> None:
         self.ssl_context = ssl_context
+        # The server change proposed for streams: a `Tuslog-Sha256` request header on the
+        # PATCH that declares a deferred Upload-Length is the declared SHA-256.
+        self.takes_stream_sha256 = takes_stream_sha256
+        self.declared: list[str] = []  # Tuslog-Sha256 request headers seen
         self.tokens: dict[str, int] = {}  # token -> attempts left
         self.uploads: dict[str, StubUpload] = {}
         self.script: dict[str, deque[Scripted]] = {}
@@ -132,11 +141,14 @@ class StubTusServer:
         headers = {
             "Tus-Resumable": "1.0.0",
             "Upload-Offset": str(len(upload.data)),
-            "Upload-Length": str(upload.length),
             "Cache-Control": "no-store",
             "Tuslog-Upload-State": upload.state,
             "Tuslog-Ticket": "4711",
         }
+        if upload.length is None:
+            headers["Upload-Defer-Length"] = "1"
+        else:
+            headers["Upload-Length"] = str(upload.length)
         if upload.state != "receiving":
             digest = upload.sha256
             headers["Tuslog-Sha256"] = "0" * 64 if upload.lie_about_hash else digest
@@ -154,9 +166,10 @@ class StubTusServer:
             key, _, value = pair.strip().partition(" ")
             metadata[key] = base64.b64decode(value).decode()
         upload_id = uuid.uuid4().hex
+        deferred = request.headers.get("Upload-Defer-Length") == "1"
         self.uploads[upload_id] = StubUpload(
             token,
-            int(request.headers["Upload-Length"]),
+            None if deferred else int(request.headers["Upload-Length"]),
             metadata,
             lie_about_hash=self.corrupt_next_upload,
         )
@@ -186,9 +199,19 @@ class StubTusServer:
             return _plain(415, "PATCH needs Content-Type: application/offset+octet-stream.")
         if int(request.headers.get("Upload-Offset", "-1")) != len(upload.data):
             return _plain(409, "offset mismatch", {"Upload-Offset": str(len(upload.data))})
+        if "Upload-Length" in request.headers:
+            length = int(request.headers["Upload-Length"])
+            if upload.length not in (None, length):
+                return _plain(400, "Upload-Length is already set and cannot change.")
+            upload.length = length
+            if "Tuslog-Sha256" in request.headers:
+                self.declared.append(request.headers["Tuslog-Sha256"])
+                if self.takes_stream_sha256:
+                    upload.metadata["sha256"] = request.headers["Tuslog-Sha256"]
         try:
             async for chunk in request.content.iter_any():
-                upload.data += chunk[: upload.length - len(upload.data)]
+                room = (upload.length if upload.length is not None else 1 << 62) - len(upload.data)
+                upload.data += chunk[:room]
         except (OSError, asyncio.CancelledError):
             pass
         return web.Response(status=204, headers=self._state_headers(upload))

@@ -5,6 +5,7 @@ retried; a finished upload is reported, and only a server-confirmed one exits 0.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import secrets
 import subprocess
@@ -26,7 +27,7 @@ from tests.uploaders.conftest import (
 )
 from tests.uploaders.stub_server import StubTusServer
 
-FAST = 15.0  # seconds: "within seconds", with room for a loaded CI machine
+PROMPT_WAIT = 15.0  # seconds a prompt may take to appear before the test gives up
 
 
 def fake_token() -> str:
@@ -40,7 +41,7 @@ def assert_fails(result: object, code: int, token: str | None = None) -> None:
 
     assert isinstance(result, Result)
     assert result.returncode == code, result.output[-2000:]
-    assert result.elapsed < FAST, result.elapsed
+    assert "retrying in" not in result.output  # gave up at once: these are not retried
     errors = [line for line in result.stderr.splitlines() if ": error: " in line]
     assert len(errors) == 1, result.stderr
     if token is not None:
@@ -78,12 +79,16 @@ def test_help_documents_options_and_exit_codes(kind: str, customer: Customer) ->
         "--insecure",
         "--quiet",
         "--version",
-        "DOMAIN",
+        "--token-file",
+        "--name",
+        "HOST",
         "TOKEN",
         "FILE",
+        "DIR",
         "XDG_STATE_HOME",
     ):
         assert option in result.stdout, option
+    assert "DOMAIN" not in result.stdout  # the README and the usage say HOST
     assert exit_codes(result.stdout) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 130, 143]
     version = customer.run(kind, "--version")
     assert version.returncode == 0 and "0.1.0" in version.stdout
@@ -161,7 +166,7 @@ def test_bad_usage_exits_2(kind: str, args: list[str], customer: Customer) -> No
     args = [token if a == "TOKEN" else a for a in args]
     result = customer.run(kind, *args)
     assert result.returncode == 2, result.output
-    assert result.elapsed < FAST
+    assert "retrying in" not in result.output
     assert token not in result.output
 
 
@@ -253,7 +258,11 @@ def test_unknown_token_exits_5(
     kind: str, server: Server, customer: Customer, small_file: Path
 ) -> None:
     token = fake_token()
-    assert_fails(customer.run(kind, server.url, token, str(small_file)), 5, token)
+    result = customer.run(kind, server.url, token, str(small_file))
+    assert_fails(result, 5, token)
+    # One explanation: the server's own 401 text is not repeated after ours.
+    assert result.stderr.count("ask support") == 1, result.stderr
+    assert "(401)" in result.stderr
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -275,7 +284,6 @@ def test_missing_or_unusable_file_exits_4(
 ) -> None:
     token = fake_token()
     assert_fails(customer.run(kind, server.url, token, str(tmp_path / "nope.tgz")), 4, token)
-    assert_fails(customer.run(kind, server.url, token, str(tmp_path)), 4, token)
     assert_fails(customer.run(kind, server.url, token, "/dev/null"), 4, token)
 
 
@@ -384,18 +392,21 @@ def test_wrong_address_exits_13(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_unreachable_server_gives_up_with_10(
+def test_unreachable_server_with_an_upload_to_resume_is_retried_patiently(
     kind: str, customer: Customer, small_file: Path
 ) -> None:
+    """A server that accepted this file's upload before may only be down for a while:
+    the usual retries, then exit 10 with the way to resume (not the quick exit 13 of a
+    server that was never reached)."""
     import socket
 
     with socket.socket() as sock:  # a port that is certainly closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     token = fake_token()
-    result = customer.run(
-        kind, "--retries", "2", f"http://127.0.0.1:{port}", token, str(small_file)
-    )
+    base = f"http://127.0.0.1:{port}"
+    write_state(customer, base, token, small_file, f"{base}/files/{'0' * 32}")
+    result = customer.run(kind, "--retries", "2", base, token, str(small_file))
     assert_fails(result, 10, token)
     assert "run the same command again" in result.stderr.lower()
     assert result.stderr.count("retrying in") == 2
@@ -472,3 +483,57 @@ def test_untrusted_certificate_exits_12_and_cacert_or_insecure_work(
     insecure = customer.run(kind, "--insecure", host, token, str(other))
     assert insecure.returncode == 0, insecure.output
     assert "warning: --insecure" in insecure.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_token_dash_asks_on_a_terminal_without_echo(
+    kind: str, server: Server, customer: Customer, small_file: Path
+) -> None:
+    """TOKEN "-" on a terminal: a prompt, and the pasted token is not echoed (it stays out
+    of the process list, the shell history and the screen)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import termios
+    import time
+
+    ticket = server.ticket()
+    token = server.token(ticket)
+    leader, follower = pty.openpty()
+
+    def terminal() -> None:  # the pty becomes the controlling terminal, as in a shell
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [*command(kind), server.url, "-", str(small_file)],
+        env=customer.env,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=terminal,
+    )
+    os.close(follower)
+    assert process.stderr is not None
+    screen, stderr = b"", b""
+    deadline = time.monotonic() + PROMPT_WAIT
+    while b"paste the upload token" not in screen + stderr:  # sh: stderr; Python: the tty
+        assert time.monotonic() < deadline, (screen, stderr)
+        ready, _, _ = select.select([leader, process.stderr.fileno()], [], [], 0.5)
+        if leader in ready:
+            screen += os.read(leader, 4096)
+        if process.stderr.fileno() in ready:
+            stderr += os.read(process.stderr.fileno(), 4096)
+    while termios.tcgetattr(leader)[3] & termios.ECHO:  # sh turns echo off after the prompt
+        assert time.monotonic() < deadline, "echo stays on"
+        time.sleep(0.01)
+    os.write(leader, token.encode() + b"\n")
+    stdout, rest = process.communicate(timeout=60)
+    with contextlib.suppress(OSError):
+        while select.select([leader], [], [], 0.2)[0]:
+            screen += os.read(leader, 4096)
+    os.close(leader)
+    assert process.returncode == 0, (stdout, stderr + rest)
+    assert b"server:   verified" in stdout
+    assert token.encode() not in screen + stderr + rest + stdout

@@ -63,17 +63,23 @@ def issue(args: argparse.Namespace, settings: Settings) -> None:
 
     def text() -> str:
         quota = f", quota {describe_size(args.max_bytes)}" if args.max_bytes else ""
+        commands = data["commands"]
         return "\n".join(
             [
                 f"Upload token for ticket {number} (shown once: send it, do not keep it):",
                 f"  {issued.token}",
                 f"  {data['max_uses']} upload(s), expires {data['expires_at']}{quota}",
                 "",
-                "Send the customer one of:",
-                f"  {data['commands']['sh']}",
-                f"  {data['commands']['python']}",
+                "Send the customer one of these (the uploader asks for the token; FILE may",
+                "also be a directory):",
+                f"  {commands['sh']}",
+                f"  {commands['python']}",
+                "or, with the token saved in token.txt (also to pipe data in:",
+                f"{commands['sh_stdin']}):",
+                f"  {commands['sh_token_file']}",
+                f"  {commands['python_token_file']}",
                 "or the link to the browser upload page:",
-                f"  {data['commands']['browser']}",
+                f"  {commands['browser']}",
             ]
         )
 

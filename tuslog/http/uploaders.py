@@ -38,10 +38,19 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 
 def commands_for(base: str, token: str) -> dict[str, str]:
-    """The one-line commands a customer runs to upload with ``token``, and the browser
-    link (the token in the fragment never reaches a server log or a Referer)."""
+    """What a customer runs to upload with ``token``. The first forms keep the token out
+    of the command line (the uploader asks for it, or reads it from a file), so it lands
+    in no shell history and no process list; the forms with the token in the arguments
+    are for scripts. The browser link carries it in the fragment, which never reaches a
+    server log or a Referer."""
+    sh, py = "sh uploader.sh", "python3 uploader.py"
     return {
-        "sh": f"curl -fsSLO {base}/uploader.sh && sh uploader.sh {base} {token} FILE",
-        "python": f"curl -fsSLO {base}/uploader.py && python3 uploader.py {base} {token} FILE",
+        "sh": f"curl -fsSLO {base}/uploader.sh && {sh} {base} - FILE",
+        "python": f"curl -fsSLO {base}/uploader.py && {py} {base} - FILE",
+        "sh_token_file": f"{sh} --token-file token.txt {base} FILE",
+        "python_token_file": f"{py} --token-file token.txt {base} FILE",
+        "sh_stdin": f"COMMAND | {sh} --token-file token.txt {base} - --name NAME",
+        "sh_with_token": f"curl -fsSLO {base}/uploader.sh && {sh} {base} {token} FILE",
+        "python_with_token": f"curl -fsSLO {base}/uploader.py && {py} {base} {token} FILE",
         "browser": f"{base}/upload#{token}",
     }

@@ -42,6 +42,7 @@ SINGLE_HEADERS = (
     "Upload-Metadata",
     "Upload-Offset",
     "X-HTTP-Method-Override",
+    "Tuslog-Sha256",
 )
 
 

@@ -14,7 +14,7 @@ METHODS = ("OPTIONS", "HEAD", "POST", "PATCH", "DELETE")
 ALLOW_HEADERS = (
     "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Metadata, "
     "Upload-Offset, Upload-Checksum, Upload-Concat, Upload-Defer-Length, "
-    "X-HTTP-Method-Override, X-Requested-With, X-Request-ID"
+    "X-HTTP-Method-Override, X-Requested-With, X-Request-ID, Tuslog-Sha256"
 )
 EXPOSE_HEADERS = (
     "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "

@@ -18,6 +18,7 @@ from tuslog.tus.headers import (
     parse_concat,
     parse_metadata,
     parse_uint,
+    retry_key,
 )
 from tuslog.tus.render import upload_headers
 from tuslog.uploads.creation import Concatenation
@@ -58,6 +59,7 @@ def _new_upload(request: web.Request, length: int | None) -> NewUpload:
         declared_sha256=declared_sha256(metadata),
         concat=None,
         client_ip=client_ip(request),
+        retry_key=retry_key(metadata),
     )
 
 

@@ -92,6 +92,28 @@ def declared_sha256(metadata: dict[str, str]) -> str | None:
     return value
 
 
+def parse_sha256_header(raw: str | None) -> str | None:
+    """``Tuslog-Sha256`` on the PATCH that declares a deferred length: the SHA-256 of the
+    whole stream, known only once it has been sent (uploaders of directories and pipes)."""
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if not _HEX64_RE.fullmatch(value):
+        raise errors.BAD_REQUEST("Tuslog-Sha256 must be 64 hexadecimal digits.")
+    return value
+
+
+def retry_key(metadata: dict[str, str]) -> str | None:
+    """Metadata ``stream_id``: a random id an uploader gives a stream, so that a creation
+    asked again after a lost 201 gets its upload back (there is no SHA-256 to match yet)."""
+    value = metadata.get("stream_id")
+    if value is None:
+        return None
+    if not 8 <= len(value) <= 64 or not value.isascii() or not value.isalnum():
+        raise errors.BAD_REQUEST("Metadata stream_id must be 8 to 64 letters and digits.")
+    return value
+
+
 def parse_checksum(raw: str | None) -> Checksum | None:
     if raw is None:
         return None

@@ -3,6 +3,7 @@ a deferred length, and termination. Callers have checked the upload's token."""
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tuslog import errors
@@ -22,6 +23,15 @@ from tuslog.uploads.source import ByteSource, SourceStopped, Stop
 log = logging.getLogger(__name__)
 REVOCATION_CHECK = 2.0  # seconds between looks for revoked tokens, per process
 _REVOCATION_MARGIN = timedelta(seconds=10)  # clocks of other hosts may be a little off
+
+
+@dataclass(frozen=True)
+class Length:
+    """A deferred length declared on a PATCH, with the SHA-256 the client declares for
+    the whole upload if it knows it only now (a stream)."""
+
+    value: int
+    sha256: str | None = None
 
 
 def actor_of(token: UploadToken) -> str:
@@ -61,7 +71,7 @@ class Reception:
         offset: int,
         source: ByteSource,
         checksum: Checksum | None,
-        new_length: int | None,
+        new_length: Length | None,
         client_ip: str | None,
     ) -> Upload:
         """Bytes at ``offset`` (PATCH), with a deferred length declared on the way."""
@@ -113,13 +123,13 @@ class Reception:
             )
 
     async def _nothing_more(
-        self, upload: Upload, offset: int, source: ByteSource, new_length: int | None
+        self, upload: Upload, offset: int, source: ByteSource, new_length: Length | None
     ) -> None:
         """A PATCH for a finished upload: fine if it adds nothing (a client that lost the
         last answer asks again)."""
         headers = {"Upload-Offset": str(upload.offset)}
         _check_offset(upload, offset)
-        if new_length is not None and new_length != upload.length:
+        if new_length is not None and new_length.value != upload.length:
             raise errors.BAD_REQUEST(
                 f"Upload-Length is already set ({upload.length}) and cannot change.",
                 headers=headers,
@@ -143,8 +153,12 @@ class Reception:
         except SourceStopped:
             raise errors.BAD_REQUEST("The request body ended early.") from None
 
-    async def _declare_length(self, upload: Upload, token: UploadToken, length: int) -> Upload:
-        """A deferred length arrives on a PATCH: once, not below the offset, within limits."""
+    async def _declare_length(self, upload: Upload, token: UploadToken, declared: Length) -> Upload:
+        """A deferred length arrives on a PATCH: once, not below the offset, within limits;
+        with it, perhaps the SHA-256 the upload must have (unless one was declared)."""
+        length, sha256 = declared.value, declared.sha256
+        if sha256 is not None and upload.declared_sha256 not in (None, sha256):
+            raise errors.BAD_REQUEST("Tuslog-Sha256 differs from the SHA-256 declared before.")
         if upload.length is not None:
             if upload.length == length:
                 return upload
@@ -158,8 +172,9 @@ class Reception:
         async with parts.db.begin() as session:
             room = await admission.measure(session, token, parts.limits, free, serialise=True)
             room.check(length, new_on_disk=new_bytes, new_for_quota=new_bytes, headers=headers)
-            await records.set_length(session, upload.id, length)
+            await records.set_length(session, upload.id, length, sha256)
         upload.length = length
+        upload.declared_sha256 = upload.declared_sha256 or sha256
         return upload
 
     async def _limit(

@@ -25,6 +25,7 @@ class NewUpload:
     declared_sha256: str | None
     concat: str | None
     client_ip: str | None
+    retry_key: str | None = None  # metadata stream_id: a stream asked again after a lost 201
 
 
 # --- what "expired" means: the one definition, in Python and in SQL --------------------------
@@ -66,9 +67,12 @@ async def token_bytes(session: AsyncSession, token_id: int) -> int:
 
 
 async def find_same(session: AsyncSession, token_id: int, new: NewUpload) -> str | None:
-    """An upload of this token for the same file (same length and declared SHA-256) that
-    is still alive: a client whose 201 answer was lost asks again and must get it back
-    instead of spending another attempt."""
+    """An upload of this token for the same file (same length and declared SHA-256), or the
+    same stream (same metadata with a ``stream_id``), that is still alive: a client whose
+    201 answer was lost asks again and must get it back instead of spending another
+    attempt."""
+    if new.retry_key is not None and new.length is None and new.concat is None:
+        return await _same_stream(session, token_id, new)
     if new.declared_sha256 is None or new.length is None or new.concat is not None:
         return None
     found: str | None = await session.scalar(
@@ -79,6 +83,22 @@ async def find_same(session: AsyncSession, token_id: int, new: NewUpload) -> str
             Upload.length == new.length,
             Upload.concat.is_(None),  # never hand a partial back for a whole file
             Upload.state.in_([UploadState.RECEIVING, UploadState.VERIFIED]),
+        )
+        .order_by(Upload.created_at.desc())
+        .limit(1)
+    )
+    return found
+
+
+async def _same_stream(session: AsyncSession, token_id: int, new: NewUpload) -> str | None:
+    found: str | None = await session.scalar(
+        select(Upload.id)
+        .where(
+            Upload.token_id == token_id,
+            Upload.metadata_raw == new.metadata_raw,
+            Upload.length.is_(None),
+            Upload.concat.is_(None),
+            Upload.state == UploadState.RECEIVING,
         )
         .order_by(Upload.created_at.desc())
         .limit(1)
@@ -229,8 +249,15 @@ def insert(session: AsyncSession, token: UploadToken, new: NewUpload, expiry: ti
     return upload
 
 
-async def set_length(session: AsyncSession, upload_id: str, length: int) -> None:
-    await session.execute(update(Upload).where(Upload.id == upload_id).values(length=length))
+async def set_length(
+    session: AsyncSession, upload_id: str, length: int, declared_sha256: str | None = None
+) -> None:
+    """The deferred length, and the SHA-256 the client declares with it (kept if one was
+    declared at creation)."""
+    values: dict[str, object] = {"length": length}
+    if declared_sha256 is not None:
+        values["declared_sha256"] = func.coalesce(Upload.declared_sha256, declared_sha256)
+    await session.execute(update(Upload).where(Upload.id == upload_id).values(**values))
 
 
 async def claim_partials(session: AsyncSession, token_id: int, upload_ids: list[str]) -> None:
