@@ -125,7 +125,7 @@ def _raw_range(raw: BinaryIO, start: int, length: int, budget: Budget) -> Iterat
             raise DamagedArchive("the zip ends early (the file is truncated)")
         start += len(piece)
         length -= len(piece)
-        budget.check()
+        budget.charge(0, len(piece))
         yield piece
 
 
@@ -315,7 +315,7 @@ def entry_chunks(
 def _decompressed(record: _Record, pieces: Iterator[bytes], budget: Budget) -> Iterator[bytes]:
     if record.method == 0:
         for piece in pieces:
-            budget.charge(len(piece), len(piece))
+            budget.charge(len(piece))
             yield piece
         return
     guard = RatioGuard(budget.caps)
@@ -324,7 +324,6 @@ def _decompressed(record: _Record, pieces: Iterator[bytes], budget: Budget) -> I
     data: bytes | None = first[skip:]
     try:
         while data is not None:
-            budget.charge(0, len(data))
             guard.add(0, len(data))
             yield from drain(decoder, data, budget, guard)
             if decoder.eof:
