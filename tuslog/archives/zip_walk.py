@@ -205,12 +205,12 @@ def _decode_name(record: _Record) -> str:
 
 
 def _entry_type(record: _Record, name: str) -> EntryType:
-    mode = record.attributes >> 16 if record.host == 3 else 0  # 3: made on Unix
+    mode = stat.S_IFMT(record.attributes >> 16) if record.host == 3 else 0  # 3: Unix
     if name.endswith("/") or stat.S_ISDIR(mode) or (record.attributes & 0x10 and not mode):
         return EntryType.DIR
     if stat.S_ISLNK(mode):
         return EntryType.SYMLINK
-    if mode and not stat.S_ISREG(mode):
+    if mode and not stat.S_ISREG(mode):  # a fifo or a device
         return EntryType.OTHER
     return EntryType.FILE
 
