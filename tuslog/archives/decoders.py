@@ -16,7 +16,15 @@ import zlib
 from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO, Protocol
 
-from tuslog.archives.limits import Budget, Caps, DamagedArchive, RatioGuard
+from tuslog.archives.limits import (
+    ArchiveProblem,
+    Budget,
+    Caps,
+    DamagedArchive,
+    LimitReached,
+    RatioGuard,
+    describe_size,
+)
 
 if sys.version_info >= (3, 14):  # pragma: no cover - the stdlib module of Python 3.14
     from compression import zstd
@@ -125,9 +133,16 @@ def decoded_chunks(raw: BinaryIO, codec: str, budget: Budget) -> Generator[bytes
         try:
             yield from drain(decoder, data, budget, guard)
         except DECODE_ERRORS as error:
-            raise DamagedArchive(f"the {codec} data is corrupt ({error})") from None
+            raise _decode_problem(codec, error, budget.caps) from None
         if decoder.eof:
             pending, decoder = decoder.unused_data, None
+
+
+def _decode_problem(codec: str, error: Exception, caps: Caps) -> ArchiveProblem:
+    if "memory" in str(error).lower():  # xz dictionary or zstd window above the cap
+        limit = describe_size(caps.max_decoder_memory)
+        return LimitReached(f"the {codec} data needs more than {limit} of memory to decode")
+    return DamagedArchive(f"the {codec} data is corrupt ({error})")
 
 
 def drain(decoder: Decoder, data: bytes, budget: Budget, guard: RatioGuard) -> Iterator[bytes]:

@@ -1,6 +1,5 @@
 """What kind of archive a file is, by its first bytes (never by its name)."""
 
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -8,6 +7,7 @@ from typing import BinaryIO
 
 from tuslog.archives.decoders import decoded_chunks
 from tuslog.archives.limits import ArchiveProblem, Budget
+from tuslog.archives.tar_header import BadHeader, parse_header
 
 Opener = Callable[[], BinaryIO]
 """Returns a fresh binary file object at offset 0; seekable (zip reads its end first)."""
@@ -47,7 +47,7 @@ _CODEC_MAGIC = (
     ("bzip2", b"BZh", Kind.TAR_BZ2, Kind.BZ2, (".bz2",)),
 )
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
-BLOCK = 512
+BLOCK = 512  # a tar block
 
 
 def is_tar_block(block: bytes) -> bool:
@@ -57,10 +57,10 @@ def is_tar_block(block: bytes) -> bool:
     if block.count(0) == len(block) and len(block) >= 2 * BLOCK:
         return True  # an empty archive: just the two end-of-archive blocks
     try:
-        info = tarfile.TarInfo.frombuf(block[:BLOCK], "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
+        header = parse_header(block[:BLOCK])
+    except BadHeader:
         return False
-    return bool(info.name) or block[257:262] == b"ustar"
+    return bool(header.name) or block[257:262] == b"ustar"
 
 
 def detect(opener: Opener, budget: Budget, filename: str | None = None) -> Detected:

@@ -1,10 +1,9 @@
 """Walk the entries of a tar stream with bounded memory.
 
-Each 512-byte header is parsed by the standard library (``tarfile.TarInfo.frombuf``:
-checksums, ustar prefix, GNU base-256 numbers, v7). The extended headers are handled here
-rather than by ``tarfile.open(mode="r|")`` because that reader keeps every member in a list
-(a million entries is a million objects) and reads a GNU long name or a pax header of any
-claimed size into memory; here they are refused above ``Caps.max_extended_header``.
+Not ``tarfile.open(mode="r|")``: that reader keeps every member in a list (a million
+entries is a million objects) and reads a GNU long name or a pax header of any claimed size
+into memory; here they are refused above ``Caps.max_extended_header``. Headers are parsed
+by :mod:`tuslog.archives.tar_header`; ``tarfile`` supplies the type constants.
 """
 
 import re
@@ -15,8 +14,8 @@ from functools import partial
 from tuslog.archives.decoders import CHUNK, ByteStream, read_exactly
 from tuslog.archives.limits import Budget, DamagedArchive, LimitReached, describe_size
 from tuslog.archives.members import EntryType, Member
+from tuslog.archives.tar_header import BLOCK, BadHeader, Header, parse_header
 
-BLOCK = 512
 _TYPES = {
     tarfile.REGTYPE: EntryType.FILE,
     tarfile.AREGTYPE: EntryType.FILE,
@@ -30,6 +29,7 @@ _NO_DATA = {tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE}
 _NO_DATA |= {tarfile.BLKTYPE, tarfile.FIFOTYPE}
 _EXTENDED = {tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE}
 _EXTENDED |= {tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE}
+_SPARSE = "a sparse file; its content is not shown"
 _PAX_RECORD = re.compile(rb"(\d{1,20}) ([^=\n]+)=")
 
 
@@ -85,6 +85,8 @@ class _Extended:
             self.pax.update(parse_pax(data))
 
     def take(self) -> tuple[str | None, str | None, dict[str, str]]:
+        if not (self.long_name or self.long_link or self.pax or self.global_pax):
+            return None, None, self.pax  # the common case: a plain header
         found = self.long_name, self.long_link, {**self.global_pax, **self.pax}
         self.long_name, self.long_link, self.pax = None, None, {}
         return found
@@ -105,8 +107,8 @@ def iter_tar(stream: ByteStream, budget: Budget) -> Iterator[Member]:
         if block.count(0) == BLOCK:
             return
         try:
-            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
-        except tarfile.HeaderError as error:
+            info = parse_header(block)
+        except BadHeader as error:
             raise DamagedArchive(f"no valid tar header at byte {start} ({error})") from None
         if info.type in _EXTENDED:
             extended.absorb(info.type, _read_extended(stream, info, budget))
@@ -122,7 +124,7 @@ def iter_tar(stream: ByteStream, budget: Budget) -> Iterator[Member]:
             raise DamagedArchive(f"the archive ends inside the data of entry {index}")
 
 
-def _read_extended(stream: ByteStream, info: tarfile.TarInfo, budget: Budget) -> bytes:
+def _read_extended(stream: ByteStream, info: Header, budget: Budget) -> bytes:
     limit = budget.caps.max_extended_header
     if info.size > limit:
         raise LimitReached(
@@ -134,24 +136,24 @@ def _read_extended(stream: ByteStream, info: tarfile.TarInfo, budget: Budget) ->
 
 
 def _member(
-    stream: ByteStream, info: tarfile.TarInfo, extended: _Extended, index: int
+    stream: ByteStream, info: Header, extended: _Extended, index: int
 ) -> tuple[Member, int]:
     """The entry for ``info`` and the number of data bytes stored after its header."""
     long_name, long_link, pax = extended.take()
-    name = pax.get("GNU.sparse.name") or pax.get("path") or long_name or info.name
-    link = pax.get("linkpath") or long_link or info.linkname
-    kind = _TYPES.get(info.type, EntryType.OTHER)
-    stored = _pax_int(pax, "size")
-    stored = info.size if stored is None else stored
-    mtime = _pax_int(pax, "mtime")
-    size = stored
-    unreadable = None
+    name, link = long_name or info.name, long_link or info.linkname
+    stored, mtime, size, unreadable = info.size, info.mtime, info.size, None
+    if pax:
+        name = pax.get("GNU.sparse.name") or pax.get("path") or name
+        link = pax.get("linkpath") or link
+        stored = _pax_int(pax, "size") or stored
+        mtime = _pax_int(pax, "mtime") or mtime
+        size = stored
+        sparse_size = _pax_int(pax, "GNU.sparse.realsize") or _pax_int(pax, "GNU.sparse.size")
+        if sparse_size is not None:
+            size, unreadable = sparse_size, _SPARSE
     if info.type == tarfile.GNUTYPE_SPARSE:
-        size = _old_gnu_sparse(stream, info)
-    sparse_size = _pax_int(pax, "GNU.sparse.realsize") or _pax_int(pax, "GNU.sparse.size")
-    if info.type == tarfile.GNUTYPE_SPARSE or sparse_size is not None:
-        size = sparse_size if sparse_size is not None else size
-        unreadable = "a sparse file; its content is not shown"
+        size, unreadable = _old_gnu_sparse(stream, info), _SPARSE
+    kind = _TYPES.get(info.type, EntryType.OTHER)
     if info.type in _NO_DATA:
         stored = 0
     if kind is not EntryType.FILE:
@@ -161,21 +163,20 @@ def _member(
         name=name,
         type=kind,
         size=size,
-        mtime=int(info.mtime) if mtime is None else mtime,
+        mtime=mtime,
         link=link if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else None,
         unreadable=unreadable,
     )
     return member, stored
 
 
-def _old_gnu_sparse(stream: ByteStream, info: tarfile.TarInfo) -> int:
+def _old_gnu_sparse(stream: ByteStream, info: Header) -> int:
     """Skip the old GNU sparse extension blocks; return the file's real size."""
-    # frombuf() keeps (structs, isextended, origsize) for GNU sparse headers.
-    _structs, extended, real_size = info._sparse_structs  # type: ignore[attr-defined]
+    extended = info.sparse_extended
     while extended:
         block = read_exactly(stream, BLOCK, "a sparse header")
         extended = bool(block[504])
-    return int(real_size)
+    return info.sparse_real_size
 
 
 def _data(stream: ByteStream, start: int, size: int) -> Iterator[bytes]:

@@ -237,6 +237,12 @@ def _member(index: int, record: _Record, caps: Caps) -> Member:
     )
 
 
+_OVERLAP = (
+    "entries overlap each other or the central directory, which is how zip bombs are built; "
+    "no entry's data is read"
+)
+
+
 def _find_overlap(raw: BinaryIO, directory: _Directory, budget: Budget) -> str | None:
     """Why entries' data overlap (a zip bomb construction), or None if they do not.
 
@@ -249,16 +255,12 @@ def _find_overlap(raw: BinaryIO, directory: _Directory, budget: Budget) -> str |
             break
         end = record.offset + _LOCAL.size + len(record.name) + record.compressed
         if end > directory.start:
-            name = _decode_name(record)
-            return f"the data of entry {name!r} runs into the central directory"
+            return _OVERLAP
         spans.extend((record.offset, end))
     order = sorted(range(len(spans) // 2), key=lambda i: spans[2 * i])
     for before, after in itertools.pairwise(order):
         if spans[2 * after] < spans[2 * before + 1]:
-            return (
-                "entries share or overlap their compressed data, which is how zip bombs are "
-                "built; no entry's data is read"
-            )
+            return _OVERLAP
     return None
 
 

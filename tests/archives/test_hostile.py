@@ -1,0 +1,425 @@
+"""Hostile archives are normal input: each ends in a partial manifest that says why, never
+a hang, unbounded memory or an unexpected exception."""
+
+import gzip
+import io
+import lzma
+import random
+import tarfile
+import threading
+import tracemalloc
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from tests.archives.build import (
+    END,
+    opener,
+    overlapping_zip,
+    padded,
+    quoted_overlap_zip,
+    raw_header,
+    tar_bytes,
+    tar_file,
+    write_tar,
+    zip_bytes,
+)
+from tuslog.archives import (
+    Cancelled,
+    Caps,
+    DamagedArchive,
+    EntryReader,
+    EntryType,
+    EntryUnavailable,
+    LimitReached,
+    SearchQuery,
+    build_manifest,
+    preview_entry,
+    search_archive,
+)
+
+TEXT = b"".join(b"Nov  1 12:00:00 host kernel: message %d\n" % n for n in range(2000))
+
+
+def read_all(path: Path, index: int, caps: Caps | None = None) -> bytes:
+    with EntryReader(opener(path), index, caps) as reader:
+        return b"".join(reader.chunks())
+
+
+# --- decompression bombs ---------------------------------------------------------------
+
+
+def test_zip_entry_that_inflates_too_far_stops_on_the_ratio(tmp_path: Path, small_caps: Caps) -> None:
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(zip_bytes({"readme.txt": TEXT, "zeros.log": b"\0" * (40 << 20)}))
+
+    manifest = build_manifest(opener(path), small_caps)  # listing reads no entry data
+    assert manifest.complete and manifest.entries[1].size == 40 << 20
+
+    with pytest.raises(LimitReached, match=r"expands more than 50:1 .* decompression bomb"):
+        read_all(path, 1, small_caps)
+    assert read_all(path, 0, small_caps) == TEXT  # the honest entry still reads
+    result = search_archive(opener(path), SearchQuery("message 1999"), small_caps)
+    assert [hit.path for hit in result.hits] == ["readme.txt"]
+    assert result.summary.stopped is None  # the NUL-filled entry is binary: never inflated
+
+
+def test_tar_gz_bomb_gives_a_partial_manifest(tmp_path: Path, small_caps: Caps) -> None:
+    members = [tar_file("first.log", TEXT), tar_file("zeros", b"\0" * (40 << 20))]
+    members.append(tar_file("after.log", TEXT))
+    path = write_tar(tmp_path / "bomb.tgz", members, mode="w:gz")
+
+    manifest = build_manifest(opener(path), small_caps)
+
+    assert not manifest.complete
+    assert manifest.problem is not None
+    assert manifest.problem.startswith("could not read fully: the data expands more than 50:1")
+    assert [entry.path for entry in manifest.entries] == ["first.log", "zeros"]
+
+
+def test_total_decompressed_bytes_are_capped(tmp_path: Path) -> None:
+    members = [tar_file(f"f{n}.log", TEXT * 10) for n in range(10)]
+    path = write_tar(tmp_path / "big.tgz", members, mode="w:gz")
+
+    manifest = build_manifest(opener(path), Caps(max_total_bytes=2 << 20))
+
+    assert manifest.problem == (
+        "could not read fully: more than 2.0 MiB would have to be decompressed"
+    )
+    assert 0 < len(manifest.entries) < 10
+
+
+@pytest.mark.parametrize("build", [lambda: overlapping_zip(b"\0" * (1 << 20), 100), quoted_overlap_zip])
+def test_overlapping_zip_entries_are_listed_but_never_inflated(tmp_path: Path, build: object) -> None:
+    path = tmp_path / "overlap.zip"
+    path.write_bytes(build())  # type: ignore[operator]
+
+    manifest = build_manifest(opener(path))
+
+    assert manifest.problem is not None and "overlap" in manifest.problem
+    assert manifest.entries and all("x" in entry.flags for entry in manifest.entries)
+    with pytest.raises(EntryUnavailable, match="zip bombs"):
+        read_all(path, 0)
+    summary = search_archive(opener(path), SearchQuery("x")).summary
+    assert summary.bytes_searched == 0 and "overlap" in (summary.stopped or "")
+
+
+def test_zip_entry_larger_than_declared_is_refused(tmp_path: Path) -> None:
+    data = bytearray(zip_bytes({"a.log": TEXT}))
+    central = data.find(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (100).to_bytes(4, "little")  # claims 100 bytes
+    path = tmp_path / "liar.zip"
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(DamagedArchive, match="beyond the size its header declares"):
+        read_all(path, 0)
+
+
+def test_xz_asking_for_too_much_decoder_memory_stops(tmp_path: Path) -> None:
+    path = tmp_path / "big-dict.tar.xz"
+    path.write_bytes(lzma.compress(tar_bytes([tar_file("a", TEXT)]), preset=9))
+
+    manifest = build_manifest(opener(path), Caps(max_decoder_memory=16 << 20))
+
+    assert manifest.problem == (
+        "could not read fully: the xz data needs more than 16.0 MiB of memory to decode"
+    )
+
+
+# --- sheer size ---------------------------------------------------------------------------
+
+
+def test_entries_past_the_cap_are_counted_not_listed(tmp_path: Path) -> None:
+    path = write_tar(tmp_path / "many.tar.gz", [tar_file(f"f{n}") for n in range(5000)], "w:gz")
+
+    manifest = build_manifest(opener(path), Caps(max_entries=1000))
+
+    assert len(manifest.entries) == manifest.counts.listed == 1000
+    assert manifest.counts.entries == 5000
+    assert manifest.problem == (
+        "could not read fully: the archive has more than 1,000 entries; the first 1,000 are "
+        "listed, 5,000 counted"
+    )
+
+
+def _peak_memory(path: Path, caps: Caps) -> int:
+    tracemalloc.start()
+    try:
+        build_manifest(opener(path), caps)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _headers(path: Path, count: int) -> Path:
+    path.write_bytes(raw_header(b"x") * count + END)
+    return path
+
+
+def test_memory_does_not_grow_with_the_number_of_entries(tmp_path: Path) -> None:
+    small_file = _headers(tmp_path / "small.tar", 2_000)
+    large_file = _headers(tmp_path / "large.tar", 20_000)
+    capped = Caps(max_entries=100)
+
+    small = _peak_memory(small_file, capped)
+    large = _peak_memory(large_file, capped)
+    listing_all = _peak_memory(large_file, Caps(max_entries=100_000))
+
+    # Keeping the 18,000 extra entries costs megabytes (as listing them all shows); past
+    # the cap nothing is kept per entry. (A plain tar: no decompression buffers to compare.)
+    assert listing_all > small + 2 * 1024 * 1024
+    assert large < small + 16 * 1024
+
+
+@pytest.mark.slow
+def test_a_million_entries(tmp_path: Path) -> None:
+    header = raw_header(b"x")
+    blocks = bytearray()
+    for n in range(1_000_000):
+        blocks += raw_header(b"d/%07d" % n) if n % 1000 == 0 else header
+    path = tmp_path / "million.tar.gz"
+    path.write_bytes(gzip.compress(bytes(blocks) + END, compresslevel=1))
+
+    manifest = build_manifest(opener(path))
+
+    assert manifest.counts.entries == 1_000_000
+    assert len(manifest.entries) == 100_000
+    assert manifest.problem is not None and "first 100,000 are listed" in manifest.problem
+
+
+# --- damage -------------------------------------------------------------------------------
+
+
+def test_truncated_tar_gz_lists_what_came_before(tmp_path: Path) -> None:
+    members = [tar_file(f"log{n}.txt", random.Random(n).randbytes(50_000)) for n in range(10)]
+    whole = gzip.compress(tar_bytes(members))
+    path = tmp_path / "cut.tgz"
+    path.write_bytes(whole[: len(whole) // 2])
+
+    manifest = build_manifest(opener(path))
+
+    assert manifest.problem == (
+        "could not read fully: the gzip data ends early (the file is truncated)"
+    )
+    assert 3 <= len(manifest.entries) < 10
+
+
+@pytest.mark.parametrize(("cut", "why"), [(1536 + 100, "inside a header"), (1536 + 512 + 200, "inside the data")])
+def test_truncated_plain_tar(tmp_path: Path, cut: int, why: str) -> None:
+    data = tar_bytes([tar_file("a", b"x" * 600), tar_file("b", b"y" * 600)], tarfile.USTAR_FORMAT)
+    path = tmp_path / "cut.tar"
+    path.write_bytes(data[:cut])
+
+    manifest = build_manifest(opener(path))
+
+    assert manifest.problem is not None and why in manifest.problem
+    assert manifest.entries[0].path == "a"
+
+
+def test_truncated_zip_says_its_directory_is_missing(tmp_path: Path) -> None:
+    data = zip_bytes({"a.log": TEXT, "b.log": TEXT})
+    path = tmp_path / "cut.zip"
+    path.write_bytes(data[: len(data) - 30])
+
+    manifest = build_manifest(opener(path))
+
+    assert manifest.format == "zip"
+    assert manifest.problem == (
+        "could not read fully: the zip has no end-of-central-directory record "
+        "(the file is truncated)"
+    )
+
+
+def test_corrupt_gzip_and_bad_tar_header(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(tar_bytes([tar_file(f"f{n}", TEXT) for n in range(5)])))
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    corrupt = tmp_path / "corrupt.tgz"
+    corrupt.write_bytes(bytes(data))
+    plain = bytearray(tar_bytes([tar_file("a", b"1"), tar_file("b", b"2")], tarfile.USTAR_FORMAT))
+    plain[1024 + 148] ^= 0x01  # the second header's checksum no longer matches
+    bad_header = tmp_path / "bad.tar"
+    bad_header.write_bytes(bytes(plain))
+
+    first = build_manifest(opener(corrupt))
+    second = build_manifest(opener(bad_header))
+
+    assert first.problem is not None and "gzip data is corrupt" in first.problem
+    assert second.problem == (
+        "could not read fully: no valid tar header at byte 1024 (bad checksum)"
+    )
+    assert [entry.path for entry in second.entries] == ["a"]
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip", "tar"])
+def test_random_damage_never_raises(tmp_path: Path, kind: str) -> None:
+    members = [tar_file(f"dir/file{n}.log", TEXT[: 3000 * n]) for n in range(6)]
+    members.append(tar_file("dir/link", type=tarfile.SYMTYPE, linkname="file1.log"))
+    if kind == "zip":
+        pristine = zip_bytes({info.name: data for info, data in members})
+    else:
+        pristine = tar_bytes(members)
+        pristine = gzip.compress(pristine) if kind == "tar.gz" else pristine
+    rng = random.Random(1234)
+    path = tmp_path / "damaged"
+    problems = 0
+    for _ in range(150):
+        data = bytearray(pristine)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data[: rng.randint(len(data) // 2, len(data))]))
+        manifest = build_manifest(opener(path))
+        problems += manifest.problem is not None
+        search_archive(opener(path), SearchQuery("message 1"))  # must not raise either
+    assert problems > 100
+
+
+# --- links and names ----------------------------------------------------------------------
+
+
+def test_symlink_loops_are_listed_and_never_followed(tmp_path: Path) -> None:
+    members = [
+        tar_file("a", type=tarfile.SYMTYPE, linkname="b"),
+        tar_file("b", type=tarfile.SYMTYPE, linkname="a"),
+        tar_file("self", type=tarfile.SYMTYPE, linkname="."),
+        tar_file("up", type=tarfile.SYMTYPE, linkname="../../../../etc/passwd"),
+        tar_file("h", type=tarfile.LNKTYPE, linkname="h"),
+    ]
+    path = write_tar(tmp_path / "loops.tgz", members, "w:gz")
+
+    manifest = build_manifest(opener(path))
+
+    assert manifest.complete
+    assert [(e.type, e.link) for e in manifest.entries][:4] == [
+        (EntryType.SYMLINK, "b"), (EntryType.SYMLINK, "a"),
+        (EntryType.SYMLINK, "."), (EntryType.SYMLINK, "../../../../etc/passwd"),
+    ]
+    for index in range(5):
+        with pytest.raises(EntryUnavailable, match="link"):
+            read_all(path, index)
+    assert search_archive(opener(path), SearchQuery("root")).summary.entries_searched == 0
+
+
+def test_absurdly_long_names_are_cut_and_marked(tmp_path: Path) -> None:
+    long_name = "d/" + "x" * 100_000
+    path = write_tar(tmp_path / "long.tar", [tar_file(long_name, b"data")])
+
+    manifest = build_manifest(opener(path))
+
+    entry = manifest.entries[0]
+    assert manifest.complete and "c" in entry.flags and manifest.counts.names_cut == 1
+    assert entry.path == "d/" + "x" * 4094 + "…[95906 more characters]"
+    assert read_all(path, 0) == b"data"
+
+
+@pytest.mark.parametrize("kind", [b"L", b"x"])
+def test_extended_header_claiming_gigabytes_is_refused(tmp_path: Path, kind: bytes) -> None:
+    data = raw_header(b"ok.txt", 3) + padded(b"abc")
+    data += raw_header(b"././@LongLink", 2**31, kind) + b"a" * 4096
+    path = tmp_path / "huge-name.tar"
+    path.write_bytes(data)
+
+    manifest = build_manifest(opener(path))
+
+    assert manifest.problem == (
+        "could not read fully: an extended header (long name or pax) of 2.0 GiB exceeds the "
+        "limit of 1.0 MiB"
+    )
+    assert [entry.path for entry in manifest.entries] == ["ok.txt"]
+
+
+def test_hostile_names_come_out_inert_and_visible(tmp_path: Path) -> None:
+    names = [
+        b"bad\xff\xfe.log",  # invalid UTF-8
+        b"esc\x1b[31mred\x07",  # a terminal escape and a bell
+        "invoice\u202egnp.exe".encode(),  # right-to-left override
+        "iso\u2066late\u2069d".encode(),
+        b"../../etc/passwd",
+        b"/etc/shadow",
+        b"back\\slash",
+    ]
+    data = b"".join(raw_header(name, 1) + padded(b"z") for name in names)
+    pax = b"%d path=nul\0byte\n" % (len("path=nul\0byte\n") + 3)
+    data += raw_header(b"PaxHeader", len(pax), b"x") + padded(pax) + raw_header(b"ignored", 0)
+    path = tmp_path / "names.tar"
+    path.write_bytes(data + END)
+
+    manifest = build_manifest(opener(path))
+
+    shown = [(entry.path, entry.flags) for entry in manifest.entries]
+    assert shown == [
+        ("bad\\xff\\xfe.log", "e"),
+        ("esc\\x1b[31mred\\x07", "e"),
+        ("invoice\\u202egnp.exe", "e"),
+        ("iso\\u2066late\\u2069d", "e"),
+        ("../../etc/passwd", "u"),
+        ("/etc/shadow", "u"),
+        ("back\\\\slash", "e"),
+        ("nul\\x00byte", "e"),
+    ]
+    for entry in manifest.entries:
+        assert entry.path.isprintable()
+    assert (manifest.counts.names_escaped, manifest.counts.names_unsafe) == (6, 2)
+
+
+def test_hostile_zip_names(tmp_path: Path) -> None:
+    path = tmp_path / "names.zip"
+    path.write_bytes(zip_bytes({"a\u202eb.txt": b"1", "../x": b"2", "C:\\Windows\\x": b"3"}))
+
+    manifest = build_manifest(opener(path))
+
+    assert [(e.path, e.flags) for e in manifest.entries] == [
+        ("a\\u202eb.txt", "e"), ("../x", "u"), ("C:\\\\Windows\\\\x", "eu"),
+    ]
+
+
+# --- time and cancellation ----------------------------------------------------------------
+
+
+class _CancelOnRead(io.FileIO):
+    """A file that sets the job's cancel event on its third read (a user pressing Cancel)."""
+
+    def __init__(self, path: Path, event: threading.Event) -> None:
+        super().__init__(path, "rb")
+        self.event, self.reads = event, 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        if self.reads == 3:
+            self.event.set()
+        return super().read(size)
+
+
+def test_cancel_event_stops_the_job(tmp_path: Path) -> None:
+    members = [tar_file(f"f{n}", random.Random(n).randbytes(300_000)) for n in range(20)]
+    path = write_tar(tmp_path / "a.tgz", members, "w:gz")
+    event = threading.Event()
+
+    def cancelling_opener() -> BinaryIO:
+        return _CancelOnRead(path, event)  # type: ignore[return-value]
+
+    with pytest.raises(Cancelled):
+        build_manifest(cancelling_opener, Caps(), event)
+    with pytest.raises(Cancelled):
+        search_archive(opener(path), SearchQuery("x"), Caps(), event)
+
+
+def test_time_budget_gives_a_partial_result(tmp_path: Path) -> None:
+    path = write_tar(tmp_path / "a.tgz", [tar_file("a.log", TEXT)], "w:gz")
+
+    manifest = build_manifest(opener(path), Caps(time_budget=0))
+    preview = preview_entry(opener(path), 0, Caps(time_budget=10))
+
+    assert manifest.problem == "could not read fully: the time budget of 0 s ran out"
+    assert preview.problem is None and preview.total_lines == 2000
+
+
+def test_zip_with_prepended_bytes_still_lists(tmp_path: Path) -> None:
+    """Self-extracting archives: a stub before the zip shifts every offset."""
+    path = tmp_path / "sfx.zip"
+    path.write_bytes(b"PK\x03\x04" + zip_bytes({"a.log": TEXT}))
+    with zipfile.ZipFile(path) as check:
+        assert check.read("a.log") == TEXT
+
+    assert read_all(path, 0) == TEXT
