@@ -98,24 +98,31 @@ class _Tail:
 
 
 def _fill(preview: Preview, head: bytes, tail: _Tail, ended: bool) -> None:
-    """Number the head's complete lines and the tail's; a line is newlines before it + 1."""
+    """Number the head's lines and the tail's; a line's number is newlines before it + 1."""
+    last = (tail.data or head)[-1:]
+    newlines = head.count(b"\n") + tail.dropped_newlines + tail.data.count(b"\n")
+    if ended:
+        preview.total_lines = newlines + (last not in (b"", b"\n"))
     if not tail.data:  # everything fits in the head
         preview.head = _lines(head.removesuffix(b"\n"), 1) if head else []
-        preview.total_lines = len(preview.head) if ended else None
         return
     head_newlines = head.count(b"\n")
     complete, _, partial = head.rpartition(b"\n")
-    preview.head = _lines(complete, 1) if head_newlines else []
-    rest, first_number = tail.data, head_newlines + 1
+    # A first line longer than the head is shown cut; the tail starts after it.
+    preview.head = _lines(complete, 1) if head_newlines else [Line(1, show(head))]
+    rest, first_number, starts_cut = tail.data, head_newlines + 1, False
     if tail.trimmed:  # the kept bytes start inside a line: show from the next one
         cut = rest.find(b"\n") + 1
-        first_number += tail.dropped_newlines + rest.count(b"\n", 0, cut)
-        rest = rest[cut:]
-    else:
+        first_number += tail.dropped_newlines + (cut > 0)
+        rest, starts_cut = rest[cut:] if cut else rest, cut == 0
+    elif head_newlines:
         rest = partial + rest
+    else:
+        cut = rest.find(b"\n") + 1
+        rest, first_number = (rest[cut:], 2) if cut else (b"", 2)
     preview.tail = _lines(rest.removesuffix(b"\n"), first_number) if rest else []
-    if ended:
-        preview.total_lines = preview.tail[-1].number if preview.tail else first_number - 1
+    if starts_cut and preview.tail:  # only the end of a very long last line
+        preview.tail[0] = Line(preview.tail[0].number, "…" + preview.tail[0].text)
 
 
 def read_page(
