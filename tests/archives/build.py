@@ -37,8 +37,12 @@ def tar_bytes(
     return buffer.getvalue()
 
 
-def write_tar(path: Path, members: Iterable[tuple[tarfile.TarInfo, bytes]], mode: str = "w",
-              fmt: int = tarfile.PAX_FORMAT) -> Path:
+def write_tar(
+    path: Path,
+    members: Iterable[tuple[tarfile.TarInfo, bytes]],
+    mode: str = "w",
+    fmt: int = tarfile.PAX_FORMAT,
+) -> Path:
     with tarfile.open(path, mode=mode, format=fmt, encoding="utf-8") as tar:  # type: ignore[call-overload]
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
@@ -90,14 +94,40 @@ def overlapping_zip(kernel: bytes, copies: int) -> bytes:
     compressed = zlib.compress(kernel, 9)[2:-4]
     crc = zlib.crc32(kernel)
     name = b"0"
-    local = _LOCAL.pack(b"PK\x03\x04", 20, 0, 0, 8, 0, 0x21, crc, len(compressed),
-                        len(kernel), len(name), 0) + name + compressed
+    local = (
+        _LOCAL.pack(
+            b"PK\x03\x04", 20, 0, 0, 8, 0, 0x21, crc, len(compressed), len(kernel), len(name), 0
+        )
+        + name
+        + compressed
+    )
     central = b""
     for number in range(copies):
         entry_name = str(number).encode()
-        central += _CENTRAL.pack(b"PK\x01\x02", 20, 3, 20, 0, 0, 8, 0, 0x21, crc,
-                                 len(compressed), len(kernel), len(entry_name), 0, 0, 0, 0,
-                                 0o100644 << 16, 0) + entry_name
+        central += (
+            _CENTRAL.pack(
+                b"PK\x01\x02",
+                20,
+                3,
+                20,
+                0,
+                0,
+                8,
+                0,
+                0x21,
+                crc,
+                len(compressed),
+                len(kernel),
+                len(entry_name),
+                0,
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                0,
+            )
+            + entry_name
+        )
     end = _END.pack(b"PK\x05\x06", 0, 0, copies, copies, len(central), len(local), 0)
     return local + central + end
 

@@ -17,7 +17,9 @@ from tests.archives.build import MTIME, opener, tar_bytes, tar_file, write_tar, 
 from tuslog.archives import Caps, EntryType, Kind, Manifest, build_manifest, detect
 from tuslog.archives.limits import Budget
 
-LOG = b"".join(b"2025-11-01 12:00:%02d host1 sshd[42]: line %d\n" % (n % 60, n) for n in range(3000))
+LOG = b"".join(
+    b"2025-11-01 12:00:%02d host1 sshd[42]: line %d\n" % (n % 60, n) for n in range(3000)
+)
 
 
 def sample_members() -> list[tuple[tarfile.TarInfo, bytes]]:

@@ -51,7 +51,9 @@ def read_all(path: Path, index: int, caps: Caps | None = None) -> bytes:
 # --- decompression bombs ---------------------------------------------------------------
 
 
-def test_zip_entry_that_inflates_too_far_stops_on_the_ratio(tmp_path: Path, small_caps: Caps) -> None:
+def test_zip_entry_that_inflates_too_far_stops_on_the_ratio(
+    tmp_path: Path, small_caps: Caps
+) -> None:
     path = tmp_path / "bomb.zip"
     path.write_bytes(zip_bytes({"readme.txt": TEXT, "zeros.log": b"\0" * (40 << 20)}))
 
@@ -91,8 +93,12 @@ def test_total_decompressed_bytes_are_capped(tmp_path: Path) -> None:
     assert 0 < len(manifest.entries) < 10
 
 
-@pytest.mark.parametrize("build", [lambda: overlapping_zip(b"\0" * (1 << 20), 100), quoted_overlap_zip])
-def test_overlapping_zip_entries_are_listed_but_never_inflated(tmp_path: Path, build: object) -> None:
+@pytest.mark.parametrize(
+    "build", [lambda: overlapping_zip(b"\0" * (1 << 20), 100), quoted_overlap_zip]
+)
+def test_overlapping_zip_entries_are_listed_but_never_inflated(
+    tmp_path: Path, build: object
+) -> None:
     path = tmp_path / "overlap.zip"
     path.write_bytes(build())  # type: ignore[operator]
 
@@ -206,7 +212,9 @@ def test_truncated_tar_gz_lists_what_came_before(tmp_path: Path) -> None:
     assert 3 <= len(manifest.entries) < 10
 
 
-@pytest.mark.parametrize(("cut", "why"), [(1536 + 100, "inside a header"), (1536 + 512 + 200, "inside the data")])
+@pytest.mark.parametrize(
+    ("cut", "why"), [(1536 + 100, "inside a header"), (1536 + 512 + 200, "inside the data")]
+)
 def test_truncated_plain_tar(tmp_path: Path, cut: int, why: str) -> None:
     data = tar_bytes([tar_file("a", b"x" * 600), tar_file("b", b"y" * 600)], tarfile.USTAR_FORMAT)
     path = tmp_path / "cut.tar"
@@ -292,8 +300,10 @@ def test_symlink_loops_are_listed_and_never_followed(tmp_path: Path) -> None:
 
     assert manifest.complete
     assert [(e.type, e.link) for e in manifest.entries][:4] == [
-        (EntryType.SYMLINK, "b"), (EntryType.SYMLINK, "a"),
-        (EntryType.SYMLINK, "."), (EntryType.SYMLINK, "../../../../etc/passwd"),
+        (EntryType.SYMLINK, "b"),
+        (EntryType.SYMLINK, "a"),
+        (EntryType.SYMLINK, "."),
+        (EntryType.SYMLINK, "../../../../etc/passwd"),
     ]
     for index in range(5):
         with pytest.raises(EntryUnavailable, match="link"):
@@ -370,7 +380,9 @@ def test_hostile_zip_names(tmp_path: Path) -> None:
     manifest = build_manifest(opener(path))
 
     assert [(e.path, e.flags) for e in manifest.entries] == [
-        ("a\\u202eb.txt", "e"), ("../x", "u"), ("C:\\\\Windows\\\\x", "eu"),
+        ("a\\u202eb.txt", "e"),
+        ("../x", "u"),
+        ("C:\\\\Windows\\\\x", "eu"),
     ]
 
 

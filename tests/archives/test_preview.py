@@ -28,7 +28,10 @@ def bundle(tmp_path: Path) -> Path:
         tar_file("logs/app.log", LOG),
         tar_file("logs/core", b"\x7fELF\0\0\0" + bytes(range(256)) * 10),
         tar_file("logs/short.txt", b"one\ntwo\nthree"),
-        tar_file("logs/windows.log", codecs.BOM_UTF16_LE + "Ereignis 1\r\nÄnderung\r\n".encode("utf-16-le")),
+        tar_file(
+            "logs/windows.log",
+            codecs.BOM_UTF16_LE + "Ereignis 1\r\nÄnderung\r\n".encode("utf-16-le"),
+        ),
         tar_file("logs/evil.txt", "ok\x1b[2J\u202eevil\\path\tx\n".encode() + b"bad \xff byte\n"),
         tar_file("logs/current", type=tarfile.SYMTYPE, linkname="app.log"),
         tar_file("logs/empty.log"),
@@ -51,7 +54,9 @@ def test_small_entries_come_whole_in_the_head(bundle: Path) -> None:
     preview = preview_entry(opener(bundle), 3)
 
     assert [(line.number, line.text) for line in preview.head] == [
-        (1, "one"), (2, "two"), (3, "three"),
+        (1, "one"),
+        (2, "two"),
+        (3, "three"),
     ]
     assert preview.tail == [] and preview.total_lines == 3
     assert preview_entry(opener(bundle), 7).total_lines == 0
@@ -96,7 +101,9 @@ def test_page_stops_at_its_byte_limit(bundle: Path) -> None:
 
 
 def test_very_long_lines_are_cut(tmp_path: Path) -> None:
-    path = write_tar(tmp_path / "long.tar", [tar_file("one-line.json", b"{" + b"x" * 3_000_000 + b"}")])
+    path = write_tar(
+        tmp_path / "long.tar", [tar_file("one-line.json", b"{" + b"x" * 3_000_000 + b"}")]
+    )
 
     preview = preview_entry(opener(path), 0)
     page = read_page(opener(path), 0)
@@ -123,7 +130,12 @@ def test_read_a_single_gzip_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("index", "why"),
-    [(0, "a dir, not a file"), (6, "symbolic link; links are not followed"), (99, "no entry number 99"), (-1, "no entry")],
+    [
+        (0, "a dir, not a file"),
+        (6, "symbolic link; links are not followed"),
+        (99, "no entry number 99"),
+        (-1, "no entry"),
+    ],
 )
 def test_entries_without_data_to_show(bundle: Path, index: int, why: str) -> None:
     with pytest.raises(EntryUnavailable, match=why):
@@ -153,7 +165,9 @@ def test_encrypted_and_unsupported_zip_entries(tmp_path: Path) -> None:
         EntryReader(opener(path), 1)
 
 
-@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+@pytest.mark.parametrize(
+    "method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+)
 def test_zip_methods(tmp_path: Path, method: int) -> None:
     path = tmp_path / "m.zip"
     path.write_bytes(zip_bytes({"a.log": LOG}, method))
