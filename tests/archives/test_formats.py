@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from backports import zstd
 
 from tests.archives.build import MTIME, opener, tar_bytes, tar_file, write_tar, zip_bytes
 from tuslog.archives import Caps, EntryType, Kind, Manifest, build_manifest, detect
+from tuslog.archives.decoders import zstd  # the stdlib module from Python 3.14 on
 from tuslog.archives.limits import Budget
 
 LOG = b"".join(

@@ -64,10 +64,3 @@ def is_unsafe_path(raw: str) -> bool:
     if raw.startswith(("/", "\\")) or _DRIVE.match(raw):
         return True
     return ".." in re.split(r"[\\/]", raw)
-
-
-def cut_name(raw: str, limit: int) -> tuple[str, bool]:
-    """Cut a name to ``limit`` characters; the marker says how much was left out."""
-    if len(raw) <= limit:
-        return raw, False
-    return f"{raw[:limit]}…[{len(raw) - limit} more characters]", True
