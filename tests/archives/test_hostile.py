@@ -225,10 +225,36 @@ def test_truncated_plain_tar(tmp_path: Path, cut: int, why: str) -> None:
     assert manifest.entries[0].path == "a"
 
 
-def test_truncated_zip_says_its_directory_is_missing(tmp_path: Path) -> None:
-    data = zip_bytes({"a.log": TEXT, "b.log": TEXT})
+class _Unseekable(io.RawIOBase):
+    """An output zipfile cannot seek in: it writes sizes after the data (flag bit 3)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: bytes) -> int:  # type: ignore[override]
+        self.data += chunk
+        return len(chunk)
+
+
+def _streamed_zip(files: dict[str, bytes]) -> bytes:
+    out = _Unseekable()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return bytes(out.data)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_truncated_zip_is_listed_from_its_local_headers(tmp_path: Path, streamed: bool) -> None:
+    files = {"a.log": TEXT, "dir/": b"", "b.log": TEXT[:5000], "c.log": TEXT}
+    data = _streamed_zip(files) if streamed else zip_bytes(files)
+    # Streamed: cut inside c.log's data. Otherwise: just before the central directory.
+    cut = data.find(b"c.log") + 200 if streamed else data.find(b"PK\x01\x02")
     path = tmp_path / "cut.zip"
-    path.write_bytes(data[: len(data) - 30])
+    path.write_bytes(data[:cut])
 
     manifest = build_manifest(opener(path))
 
@@ -237,6 +263,27 @@ def test_truncated_zip_says_its_directory_is_missing(tmp_path: Path) -> None:
         "could not read fully: the zip has no end-of-central-directory record "
         "(the file is truncated)"
     )
+    listed = [(entry.path, entry.type, entry.size) for entry in manifest.entries]
+    assert listed[:3] == [
+        ("a.log", EntryType.FILE, len(TEXT)),
+        ("dir", EntryType.DIR, 0),
+        ("b.log", EntryType.FILE, 5000),
+    ]
+    assert read_all(path, 2) == TEXT[:5000]
+    if streamed:
+        assert listed[3][0] == "c.log" and "x" in manifest.entries[3].flags
+        with pytest.raises(EntryUnavailable, match="cut off by the end of the file"):
+            read_all(path, 3)
+
+
+def test_zip_that_is_only_a_start_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "start.zip"
+    path.write_bytes(zip_bytes({"a.log": TEXT})[:10])
+
+    manifest = build_manifest(opener(path))
+
+    assert manifest.entries == [] and manifest.problem is not None
+    assert "no end-of-central-directory record" in manifest.problem
 
 
 def test_corrupt_gzip_and_bad_tar_header(tmp_path: Path) -> None:

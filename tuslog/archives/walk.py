@@ -4,10 +4,11 @@ from collections.abc import Generator
 
 from tuslog.archives.decoders import ChunkStream, FileStream, decoded_chunks
 from tuslog.archives.detect import Detected, Kind, Opener
-from tuslog.archives.limits import Budget
+from tuslog.archives.limits import Budget, DamagedArchive
 from tuslog.archives.members import EntryType, Member
 from tuslog.archives.tar_walk import iter_tar
-from tuslog.archives.zip_walk import iter_zip
+from tuslog.archives.zip_scan import scan_local_headers
+from tuslog.archives.zip_walk import NoCentralDirectory, iter_zip
 
 
 def walk(opener: Opener, detected: Detected, budget: Budget) -> Generator[Member, None, None]:
@@ -18,7 +19,14 @@ def walk(opener: Opener, detected: Detected, budget: Budget) -> Generator[Member
     """
     with opener() as raw:
         if detected.kind is Kind.ZIP:
-            yield from iter_zip(raw, budget)
+            try:
+                yield from iter_zip(raw, budget)
+            except NoCentralDirectory as missing:
+                try:
+                    yield from scan_local_headers(raw, budget)  # list what the file still has
+                except DamagedArchive as also:
+                    raise DamagedArchive(f"{missing.reason}; {also.reason}") from None
+                raise
         elif detected.kind is Kind.TAR:
             yield from iter_tar(FileStream(raw, budget), budget)
         elif detected.is_tar and detected.codec:

@@ -39,13 +39,17 @@ _EOCD = struct.Struct("<4s4H2LH")
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
-_LOCAL = struct.Struct("<4s2B4HL2L2H")
+LOCAL = struct.Struct("<4s2B4HL2L2H")
 _METHODS = {0: "stored", 8: "deflate", 12: "bzip2", 14: "lzma", 93: "zstd"}
 _UNSUPPORTED = {9: "Deflate64", 98: "PPMd", 99: "AES encryption"}
 
 
+class NoCentralDirectory(DamagedArchive):
+    """The zip's end is missing; :mod:`tuslog.archives.zip_scan` lists what it can."""
+
+
 @dataclass(frozen=True)
-class _Directory:
+class Directory:
     start: int  # where the central directory starts in the file
     size: int
     count: int  # entries it claims
@@ -53,7 +57,7 @@ class _Directory:
 
 
 @dataclass(slots=True)
-class _Record:
+class Record:
     name: bytes
     flags: int
     method: int
@@ -71,7 +75,7 @@ def iter_zip(raw: BinaryIO, budget: Budget) -> Iterator[Member]:
     directory = _find_directory(raw)
     overlap = _find_overlap(raw, directory, budget)
     for index, record in enumerate(_records(raw, directory, budget)):
-        member = _member(index, record, budget.caps)
+        member = member_of(index, record, budget.caps)
         if overlap and member.type is EntryType.FILE:
             member.unreadable = overlap
         elif member.type is EntryType.FILE and member.unreadable is None:
@@ -83,7 +87,7 @@ def iter_zip(raw: BinaryIO, budget: Budget) -> Iterator[Member]:
         raise DamagedArchive(overlap)
 
 
-def _find_directory(raw: BinaryIO) -> _Directory:
+def _find_directory(raw: BinaryIO) -> Directory:
     size = raw.seek(0, 2)
     tail_start = max(0, size - (_EOCD.size + 0xFFFF + _EOCD64_LOCATOR.size))
     raw.seek(tail_start)
@@ -92,7 +96,7 @@ def _find_directory(raw: BinaryIO) -> _Directory:
     while pos >= 0 and pos + _EOCD.size > len(tail):
         pos = tail.rfind(b"PK\x05\x06", 0, pos)
     if pos < 0:
-        raise DamagedArchive(
+        raise NoCentralDirectory(
             "the zip has no end-of-central-directory record (the file is truncated)"
         )
     _sig, _disk, _cd_disk, _n_disk, count, cd_size, cd_offset, _comment = _EOCD.unpack_from(
@@ -110,7 +114,7 @@ def _find_directory(raw: BinaryIO) -> _Directory:
     start = end - cd_size
     if start < 0 or start < cd_offset:
         raise DamagedArchive("the zip's central directory record is inconsistent")
-    return _Directory(start=start, size=cd_size, count=count, shift=start - cd_offset)
+    return Directory(start=start, size=cd_size, count=count, shift=start - cd_offset)
 
 
 def _raw_range(raw: BinaryIO, start: int, length: int, budget: Budget) -> Iterator[bytes]:
@@ -129,7 +133,7 @@ def _raw_range(raw: BinaryIO, start: int, length: int, budget: Budget) -> Iterat
         yield piece
 
 
-def _records(raw: BinaryIO, directory: _Directory, budget: Budget) -> Iterator[_Record]:
+def _records(raw: BinaryIO, directory: Directory, budget: Budget) -> Iterator[Record]:
     stream = ChunkStream(_raw_range(raw, directory.start, directory.size, budget))
     number = 0
     while stream.position < directory.size:
@@ -145,13 +149,13 @@ def _records(raw: BinaryIO, directory: _Directory, budget: Budget) -> Iterator[_
         yield _record(fields, name, extra, directory.shift)
 
 
-def _record(fields: tuple[int | bytes, ...], name: bytes, extra: bytes, shift: int) -> _Record:
+def _record(fields: tuple[int | bytes, ...], name: bytes, extra: bytes, shift: int) -> Record:
     """One central directory entry (fields as unpacked by ``_CENTRAL``)."""
     value = [field if isinstance(field, int) else 0 for field in fields]
     compressed, size, offset = value[10], value[11], value[18]
-    mtime = _dos_time(date=value[8], time=value[7])
+    mtime = dos_time(date=value[8], time=value[7])
     utf8_name = None
-    for tag, data in _extra_fields(extra):
+    for tag, data in extra_fields(extra):
         if tag == 0x0001:  # zip64: only the fields that are 0xFFFFFFFF, in this order
             wide = iter(struct.unpack_from(f"<{len(data) // 8}Q", data))
             size = next(wide, size) if size == 0xFFFFFFFF else size
@@ -161,7 +165,7 @@ def _record(fields: tuple[int | bytes, ...], name: bytes, extra: bytes, shift: i
             mtime = struct.unpack_from("<l", data, 1)[0]
         elif tag == 0x7075 and len(data) > 5:  # Info-ZIP unicode path
             utf8_name = data[5:].decode("utf-8", "surrogateescape")
-    return _Record(
+    return Record(
         name=name,
         flags=value[5],
         method=value[6],
@@ -176,7 +180,7 @@ def _record(fields: tuple[int | bytes, ...], name: bytes, extra: bytes, shift: i
     )
 
 
-def _extra_fields(extra: bytes) -> Iterator[tuple[int, bytes]]:
+def extra_fields(extra: bytes) -> Iterator[tuple[int, bytes]]:
     pos = 0
     while pos + 4 <= len(extra):
         tag, length = struct.unpack_from("<2H", extra, pos)
@@ -184,7 +188,7 @@ def _extra_fields(extra: bytes) -> Iterator[tuple[int, bytes]]:
         pos += 4 + length
 
 
-def _dos_time(date: int, time: int) -> int | None:
+def dos_time(date: int, time: int) -> int | None:
     """An MS-DOS timestamp (local time of the zipping host, no zone) read as UTC."""
     year, month, day = 1980 + (date >> 9), (date >> 5) & 15, date & 31
     hour, minute, second = time >> 11, (time >> 5) & 63, (time & 31) * 2
@@ -193,7 +197,7 @@ def _dos_time(date: int, time: int) -> int | None:
     return int(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
 
 
-def _decode_name(record: _Record) -> str:
+def _decode_name(record: Record) -> str:
     if record.utf8_name is not None:
         return record.utf8_name
     if record.flags & 0x800:
@@ -204,7 +208,7 @@ def _decode_name(record: _Record) -> str:
         return record.name.decode("cp437")
 
 
-def _entry_type(record: _Record, name: str) -> EntryType:
+def _entry_type(record: Record, name: str) -> EntryType:
     mode = stat.S_IFMT(record.attributes >> 16) if record.host == 3 else 0  # 3: Unix
     if name.endswith("/") or stat.S_ISDIR(mode) or (record.attributes & 0x10 and not mode):
         return EntryType.DIR
@@ -215,7 +219,7 @@ def _entry_type(record: _Record, name: str) -> EntryType:
     return EntryType.FILE
 
 
-def _unreadable(record: _Record, caps: Caps) -> str | None:
+def _unreadable(record: Record, caps: Caps) -> str | None:
     if record.flags & 1:
         return "encrypted; its content cannot be shown"
     if record.method not in _METHODS:
@@ -224,7 +228,7 @@ def _unreadable(record: _Record, caps: Caps) -> str | None:
     return None
 
 
-def _member(index: int, record: _Record, caps: Caps) -> Member:
+def member_of(index: int, record: Record, caps: Caps) -> Member:
     name = _decode_name(record)
     kind = _entry_type(record, name)
     return Member(
@@ -243,7 +247,7 @@ _OVERLAP = (
 )
 
 
-def _find_overlap(raw: BinaryIO, directory: _Directory, budget: Budget) -> str | None:
+def _find_overlap(raw: BinaryIO, directory: Directory, budget: Budget) -> str | None:
     """Why entries' data overlap (a zip bomb construction), or None if they do not.
 
     Each entry occupies at least its 30-byte local header, its name and its compressed
@@ -253,7 +257,7 @@ def _find_overlap(raw: BinaryIO, directory: _Directory, budget: Budget) -> str |
     for count, record in enumerate(_records(raw, directory, budget)):
         if count >= budget.caps.max_entries:
             break
-        end = record.offset + _LOCAL.size + len(record.name) + record.compressed
+        end = record.offset + LOCAL.size + len(record.name) + record.compressed
         if end > directory.start:
             return _OVERLAP
         spans.extend((record.offset, end))
@@ -264,16 +268,16 @@ def _find_overlap(raw: BinaryIO, directory: _Directory, budget: Budget) -> str |
     return None
 
 
-def _local_data_start(raw: BinaryIO, record: _Record) -> int:
+def _local_data_start(raw: BinaryIO, record: Record) -> int:
     raw.seek(record.offset)
-    header = raw.read(_LOCAL.size)
-    if len(header) != _LOCAL.size or header[:4] != b"PK\x03\x04":
+    header = raw.read(LOCAL.size)
+    if len(header) != LOCAL.size or header[:4] != b"PK\x03\x04":
         raise DamagedArchive("an entry's local header is missing or damaged")
     name_len, extra_len = struct.unpack_from("<2H", header, 26)
-    return record.offset + _LOCAL.size + int(name_len) + int(extra_len)
+    return record.offset + LOCAL.size + int(name_len) + int(extra_len)
 
 
-def _decoder(record: _Record, first: bytes, caps: Caps) -> tuple[Decoder, int]:
+def _decoder(record: Record, first: bytes, caps: Caps) -> tuple[Decoder, int]:
     """The decoder for ``record`` and how many bytes of ``first`` are a header to skip."""
     if record.method == 8:
         return Inflate(-15), 0
@@ -296,7 +300,7 @@ def _decoder(record: _Record, first: bytes, caps: Caps) -> tuple[Decoder, int]:
 
 
 def entry_chunks(
-    raw: BinaryIO, record: _Record, directory: _Directory, budget: Budget
+    raw: BinaryIO, record: Record, directory: Directory, budget: Budget
 ) -> Iterator[bytes]:
     """The decompressed data of one entry, checked against its declared size and CRC."""
     start = _local_data_start(raw, record)
@@ -314,7 +318,7 @@ def entry_chunks(
         raise DamagedArchive("an entry's data is corrupt (size or CRC-32 mismatch)")
 
 
-def _decompressed(record: _Record, pieces: Iterator[bytes], budget: Budget) -> Iterator[bytes]:
+def _decompressed(record: Record, pieces: Iterator[bytes], budget: Budget) -> Iterator[bytes]:
     if record.method == 0:
         for piece in pieces:
             budget.charge(len(piece))
@@ -336,7 +340,7 @@ def _decompressed(record: _Record, pieces: Iterator[bytes], budget: Budget) -> I
     raise DamagedArchive("an entry's compressed data ends early")
 
 
-def _symlink_target(raw: BinaryIO, record: _Record, directory: _Directory, budget: Budget) -> str:
+def _symlink_target(raw: BinaryIO, record: Record, directory: Directory, budget: Budget) -> str:
     """A Unix symlink's target is the entry's data; read at most the path-length cap."""
     if _unreadable(record, budget.caps) or record.size > budget.caps.max_path_length:
         return "(target not shown)"
