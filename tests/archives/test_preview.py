@@ -198,3 +198,15 @@ def test_a_very_long_last_line_shows_its_end(tmp_path: Path) -> None:
     assert [line.number for line in preview.tail] == [3]
     assert preview.tail[0].text == "…" + "z" * 1024
     assert preview.total_lines == 3
+
+
+def test_a_preview_stopped_early_shows_no_tail(tmp_path: Path) -> None:
+    path = write_tar(tmp_path / "t.tgz", [tar_file("app.log", LOG * 20)], "w:gz")
+
+    preview = preview_entry(opener(path), 0, Caps(max_total_bytes=2 << 20), head_bytes=1024)
+
+    assert preview.problem == (
+        "could not read fully: more than 2.0 MiB would have to be decompressed"
+    )
+    assert [line.text for line in preview.head] == LINES[: len(preview.head)]
+    assert preview.tail == [] and preview.total_lines is None

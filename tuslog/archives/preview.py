@@ -103,13 +103,15 @@ def _fill(preview: Preview, head: bytes, tail: _Tail, ended: bool) -> None:
     newlines = head.count(b"\n") + tail.dropped_newlines + tail.data.count(b"\n")
     if ended:
         preview.total_lines = newlines + (last not in (b"", b"\n"))
-    if not tail.data:  # everything fits in the head
+    if not tail.data and ended:  # everything fits in the head
         preview.head = _lines(head.removesuffix(b"\n"), 1) if head else []
         return
     head_newlines = head.count(b"\n")
     complete, _, partial = head.rpartition(b"\n")
     # A first line longer than the head is shown cut; the tail starts after it.
     preview.head = _lines(complete, 1) if head_newlines else [Line(1, show(head))]
+    if not ended:  # stopped early: what was read last is not the end, so no tail
+        return
     rest, first_number, starts_cut = tail.data, head_newlines + 1, False
     if tail.trimmed:  # the kept bytes start inside a line: show from the next one
         cut = rest.find(b"\n") + 1
