@@ -4,7 +4,7 @@
     .venv/bin/python bench/archive_manifest.py --size 64M --entries 2000 --rounds 1  # smoke
 
 The archive is built once (log-like text: timestamps, hosts, ids, IPs; about 4:1 with gzip -6)
-and cached in .tuslog-bench-archives/ (git-ignored); building the 2 GiB one takes ~5 min.
+and cached in .tuslog-bench-archives/ (git-ignored); building the 2 GiB one takes ~12 min.
 Then, for --rounds rounds, interleaved: `tar -tzf FILE > /dev/null`, and the manifest in a
 fresh Python process (once per --inflate variant). Each manifest process reports its wall
 time and its peak extra memory: VmHWM at the end minus VmRSS just before the manifest
