@@ -210,3 +210,19 @@ def test_a_preview_stopped_early_shows_no_tail(tmp_path: Path) -> None:
     )
     assert [line.text for line in preview.head] == LINES[: len(preview.head)]
     assert preview.tail == [] and preview.total_lines is None
+
+
+def test_compressed_entries_are_previewed_decompressed(tmp_path: Path) -> None:
+    damaged = bytearray(gzip.compress(LOG))
+    damaged[len(damaged) // 2 : len(damaged) // 2 + 50] = bytes(50)
+    members = [tar_file("app.log.1.gz", gzip.compress(LOG)), tar_file("app.log.2.gz", damaged)]
+    path = write_tar(tmp_path / "rotated.tar", members)
+
+    preview = preview_entry(opener(path), 0, head_bytes=1024, tail_bytes=1024)
+    broken = preview_entry(opener(path), 1, head_bytes=1024)
+
+    assert (preview.compression, preview.encoding, preview.total_lines) == ("gzip", "utf-8", 20_000)
+    assert preview.head[0].text == LINES[0] and preview.tail[-1].text == LINES[-1]
+    assert broken.problem is not None
+    assert broken.problem.startswith("could not read fully: its gzip content is damaged")
+    assert broken.head[0].text == LINES[0]

@@ -1,6 +1,8 @@
 """Search across an archive's text entries: RE2 patterns, context lines, budgets."""
 
 import codecs
+import gzip
+import lzma
 import tarfile
 from pathlib import Path
 
@@ -184,3 +186,25 @@ def test_not_an_archive_searches_nothing(tmp_path: Path) -> None:
     result = search_archive(opener(path), SearchQuery("NEEDLE"))
 
     assert result.hits == [] and result.summary.entries_searched == 0
+
+
+def test_rotated_compressed_logs_are_searched_inside(tmp_path: Path) -> None:
+    rotated = gzip.compress(b"old line\nNEEDLE in syslog.2.gz\n")
+    damaged = bytearray(gzip.compress(b"no match here\n" * 5000))
+    damaged[40:80] = bytes(40)
+    members = [
+        tar_file("var/log/syslog.2.gz", rotated),
+        tar_file("var/log/syslog.3.gz", bytes(damaged)),
+        tar_file("var/log/kern.log.1.xz", lzma.compress(b"NEEDLE in xz\n")),
+        tar_file("var/log/syslog", b"NEEDLE now\n"),
+    ]
+    path = write_tar(tmp_path / "rotated.tgz", members, "w:gz")
+
+    result = search_archive(opener(path), SearchQuery("NEEDLE"))
+
+    assert [(h.path, h.line.number, h.line.text) for h in result.hits] == [
+        ("var/log/syslog.2.gz", 2, "NEEDLE in syslog.2.gz"),
+        ("var/log/kern.log.1.xz", 1, "NEEDLE in xz"),
+        ("var/log/syslog", 1, "NEEDLE now"),
+    ]
+    assert result.summary.complete and result.summary.entries_unreadable == 1

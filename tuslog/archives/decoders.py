@@ -110,7 +110,11 @@ DECODE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def decoded_chunks(raw: BinaryIO, codec: str, budget: Budget) -> Generator[bytes, None, None]:
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def decoded_chunks(raw: Readable, codec: str, budget: Budget) -> Generator[bytes, None, None]:
     """Decompress ``raw`` (positioned at a member start) into chunks of at most ``CHUNK``."""
     make, magics = CODECS[codec]
     guard = RatioGuard(budget.caps)

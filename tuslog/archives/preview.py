@@ -18,8 +18,10 @@ from tuslog.archives.text import Line, as_text, show
 class Preview:
     index: int
     path: str
-    encoding: str | None
-    """None: binary data, nothing shown."""
+    encoding: str | None = None
+    """None: binary data (or the entry could not be read at all: see ``problem``)."""
+    compression: str | None = None
+    """The entry's own compression, read through (``gzip`` for ``syslog.2.gz``)."""
     head: list[Line] = field(default_factory=list)
     tail: list[Line] = field(default_factory=list)
     """Empty when ``head`` already reaches the end; otherwise the last lines."""
@@ -30,14 +32,14 @@ class Preview:
 
     @property
     def binary(self) -> bool:
-        return self.encoding is None
+        return self.encoding is None and self.problem is None
 
 
 @dataclass
 class Page:
     index: int
     path: str
-    encoding: str | None
+    encoding: str | None = None
     lines: list[Line] = field(default_factory=list)
     next_line: int | None = None
     """The number to ask for the next page; None at the end of the entry."""
@@ -64,11 +66,12 @@ def preview_entry(
     a cap met while reading gives what was read with ``problem`` set.
     """
     with EntryReader(opener, index, caps, cancel, filename=filename) as reader:
-        encoding, data = as_text(reader.chunks())
-        preview = Preview(index, reader.path, encoding)
+        preview = Preview(index, reader.path)
         head, tail = b"", _Tail(tail_bytes)
         try:
-            for chunk in data:
+            text = as_text(reader.chunks(), reader.budget)
+            preview.encoding, preview.compression = text.encoding, text.compression
+            for chunk in text.chunks:
                 preview.bytes_read += len(chunk)
                 if len(head) < head_bytes:
                     take = head_bytes - len(head)
@@ -140,11 +143,12 @@ def read_page(
 ) -> Page:
     """Lines ``first_line`` .. ``first_line + max_lines - 1`` (at most ``max_bytes``)."""
     with EntryReader(opener, index, caps, cancel, filename=filename) as reader:
-        encoding, data = as_text(reader.chunks())
-        page = Page(index, reader.path, encoding)
+        page = Page(index, reader.path)
         line_number, pending, collected = 1, b"", 0
         try:
-            for chunk in data:
+            text = as_text(reader.chunks(), reader.budget)
+            page.encoding = text.encoding
+            for chunk in text.chunks:
                 if line_number + chunk.count(b"\n") < first_line:  # skip without splitting
                     line_number += chunk.count(b"\n")
                     pending = chunk[chunk.rfind(b"\n") + 1 :] if b"\n" in chunk else b""

@@ -23,6 +23,7 @@ from tuslog.archives.detect import Opener, detect
 from tuslog.archives.limits import ArchiveProblem, Budget, Caps, describe_size
 from tuslog.archives.manifest import PARSE_ERRORS, present_name
 from tuslog.archives.members import EntryType, Member
+from tuslog.archives.nested import NestedDamage
 from tuslog.archives.text import Line, as_text, show
 from tuslog.archives.walk import walk
 
@@ -227,7 +228,7 @@ def iter_search(
             with closing(walk(opener, detected, budget)) as members:
                 for member in members:
                     where = present_name(member.name, caps.max_path_length)[0]
-                    yield from _search_member(regex, member, where, query, summary)
+                    yield from _search_member(regex, member, where, query, summary, budget)
                     if summary.hits >= query.max_hits:
                         summary.stopped = f"stopped at {query.max_hits:,} matches"
                         break
@@ -247,7 +248,12 @@ def _progress(summary: SearchSummary, where: str) -> str:
 
 
 def _search_member(
-    regex: _Regex, member: Member, path: str, query: SearchQuery, summary: SearchSummary
+    regex: _Regex,
+    member: Member,
+    path: str,
+    query: SearchQuery,
+    summary: SearchSummary,
+    budget: Budget,
 ) -> Iterator[Hit]:
     if member.type is not EntryType.FILE:
         return
@@ -258,21 +264,23 @@ def _search_member(
         return
     if member.chunks is None:
         return
-    encoding, data = as_text(member.chunks())
-    if encoding is None:
-        summary.entries_binary += 1
-        return
-    summary.entries_searched += 1
     entry = _EntrySearch(regex, member, path, query)
     remaining = query.max_hits - summary.hits
     try:
-        for block in entry.blocks(data):
+        text = as_text(member.chunks(), budget)
+        if text.encoding is None:
+            summary.entries_binary += 1
+            return
+        summary.entries_searched += 1
+        for block in entry.blocks(text.chunks):
             summary.bytes_searched += len(block)
             for hit in entry.search(block, remaining):
                 summary.hits += 1
                 yield hit
             if entry.found >= remaining:
                 break
+    except NestedDamage:
+        summary.entries_unreadable += 1  # that entry only: go on with the next one
     except (ArchiveProblem, *PARSE_ERRORS):
         yield from _count(entry.finish(), summary)  # what was found before the entry broke
         raise
