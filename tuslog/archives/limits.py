@@ -23,13 +23,20 @@ class Caps:
     """
 
     max_entries: int = 100_000
+    """Entries kept in a manifest; past it they are only counted (bounds its memory)."""
     max_total_bytes: int = 64 * GiB
+    """Bytes decompressed (or read from a plain tar) by one job, skipped data included."""
     max_ratio: int = 200
+    """Decompressed : compressed bytes of one stream before it counts as a bomb."""
     ratio_grace_bytes: int = 64 * MiB
     max_path_length: int = 4096
+    """Characters of a name kept for display; longer names are cut and flagged."""
     time_budget: float = 600.0
+    """Seconds one job may take."""
     max_decoder_memory: int = 128 * MiB
+    """xz dictionary / zstd window a stream may ask for (``xz -9`` needs 64 MiB)."""
     max_extended_header: int = 1 * MiB
+    """A GNU long name or a pax header larger than this ends the listing."""
 
 
 class ArchiveProblem(Exception):
