@@ -119,17 +119,24 @@ class _EntrySearch:
 
     @staticmethod
     def blocks(data: Iterator[bytes]) -> Iterator[bytes]:
-        """Whole lines, about a chunk at a time; a line over ``LONG_LINE`` is cut."""
+        """Whole lines, about a chunk at a time; a line over ``LONG_LINE`` is cut.
+
+        A chunk that ends with a newline and follows one is passed on without a copy.
+        """
         carry = b""
         for chunk in data:
-            buffer = carry + chunk
-            cut = buffer.rfind(b"\n") + 1
-            if cut == 0 and len(buffer) < LONG_LINE:
-                carry = buffer
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                carry += chunk
+                if len(carry) >= LONG_LINE:
+                    yield carry
+                    carry = b""
                 continue
-            cut = cut or len(buffer)
-            carry = buffer[cut:]
-            yield buffer[:cut]
+            if carry:
+                yield b"".join((carry, memoryview(chunk)[:cut]))
+            else:
+                yield chunk if cut == len(chunk) else chunk[:cut]
+            carry = chunk[cut:]
         if carry:
             yield carry
 
@@ -156,9 +163,10 @@ class _EntrySearch:
             counted = start
             self._hit(block[start:end], number)
             position = end + 1
+        newlines = block.count(b"\n")
         if self.context:
-            self._remember_last_lines()
-        self.line_base += block.count(b"\n")
+            self._remember_last_lines(newlines)
+        self.line_base += newlines
         yield from self._ready()
 
     def _hit(self, text: bytes, number: int) -> None:
@@ -186,12 +194,20 @@ class _EntrySearch:
                 hit.after += more
                 self.waiting[position] = (hit, need - len(more))
 
-    def _remember_last_lines(self) -> None:
+    def _remember_last_lines(self, newlines: int) -> None:
+        """Keep the block's last ``context`` lines for the next block's first hits."""
         block = self._block
-        tail = block.removesuffix(b"\n").rsplit(b"\n", self.context)[-self.context :]
-        last = self.line_base + block.count(b"\n") - block.endswith(b"\n")
-        first = last - len(tail) + 1
-        self.previous.extend(Line(first + n, show(text)) for n, text in enumerate(tail))
+        ends_with_newline = block.endswith(b"\n")
+        end = len(block) - ends_with_newline
+        number = self.line_base + newlines - ends_with_newline
+        found: list[Line] = []
+        while len(found) < self.context:
+            start = block.rfind(b"\n", 0, end) + 1
+            found.append(Line(number - len(found), show(block[start:end])))
+            if start == 0:
+                break
+            end = start - 1
+        self.previous.extend(reversed(found))
 
     def _ready(self) -> Iterator[Hit]:
         while self.waiting and self.waiting[0][1] == 0:
