@@ -279,15 +279,14 @@ async def test_lock_that_will_not_be_released_gives_fast_423(
             assert response.status == 423, method
             assert int(response.headers["Retry-After"]) > 0
             assert response.headers["Tus-Resumable"] == "1.0.0"
-            assert (locks / "release" / upload_id).exists()  # it did ask the holder
             assert _stored(settings, upload_id) == b"k" * 100  # nothing written meanwhile
+            assert not (locks / "queue" / upload_id).exists()  # it withdrew its ticket
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
     response = await client.head(path, headers=issued.auth)
     assert (response.status, response.headers["Upload-Offset"]) == (200, "100")
-    assert not (locks / "release" / upload_id).exists()
     response = await tus.patch(client, path, issued.auth, 100, b"x" * 900)
     assert (response.status, response.headers["Upload-Offset"]) == (204, "1000")
     assert _stored(settings, upload_id) == b"k" * 100 + b"x" * 900
@@ -358,24 +357,37 @@ def test_a_waiter_on_a_removed_lock_file_does_not_lock_an_orphan(tmp_path: Path)
     again.release()
 
 
-async def test_a_waiter_asks_another_process_once(tmp_path: Path) -> None:
-    """B asks A (another process) to let go; C takes the lock in between. B must not ask
-    C too: C is no stale request, and B gets its 423 + Retry-After instead."""
-    a, b, c = (UploadLocks(tmp_path, release_timeout=1.0) for _ in range(3))
+async def test_waiters_get_the_lock_in_the_order_they_asked(tmp_path: Path) -> None:
+    """B (another process) waits for A's lock; C comes later, when A has just let go. C
+    must not jump the queue: B gets the lock next, and C after B."""
+    a, b, c = (UploadLocks(tmp_path, release_timeout=2.0) for _ in range(3))
     a.prepare()
     upload_id = "ef" * 16
     held_by_a = a.try_acquire(upload_id)
     assert held_by_a is not None
-    waiting = asyncio.create_task(b.acquire(upload_id))
-    await asyncio.sleep(0.2)
-    assert a.release_path(upload_id).exists()  # B asked
+    b_waits = asyncio.create_task(b.acquire(upload_id))
+    await asyncio.sleep(0.1)
+    assert a.waiting(upload_id)  # B asked
     held_by_a.release()
-    held_by_c = c.try_acquire(upload_id)
-    assert held_by_c is not None
-    c.release_path(upload_id).unlink()  # what acquire() does after taking the lock
-    await asyncio.sleep(0.4)  # B polls every 50 ms meanwhile
-    assert not c.release_path(upload_id).exists()
-    with pytest.raises(TuslogError) as raised:
-        await waiting
-    assert raised.value.status == 423
+    assert c.try_acquire(upload_id) is None  # the free lock is B's turn, not C's
+    c_waits = asyncio.create_task(c.acquire(upload_id))
+    held_by_b = await asyncio.wait_for(b_waits, 5)
+    await asyncio.sleep(0.1)
+    assert not c_waits.done()
+    held_by_b.release()
+    held_by_c = await asyncio.wait_for(c_waits, 5)
     held_by_c.release()
+    assert not a.waiting(upload_id)
+
+
+async def test_a_waiter_that_gives_up_leaves_no_ticket(tmp_path: Path) -> None:
+    a, b = (UploadLocks(tmp_path, release_timeout=0.3) for _ in range(2))
+    a.prepare()
+    upload_id = "ee" * 16
+    held = a.try_acquire(upload_id)
+    assert held is not None
+    with pytest.raises(TuslogError) as raised:
+        await b.acquire(upload_id)  # A never lets go
+    assert raised.value.status == 423
+    assert not b.waiting(upload_id) and not b.queue_path(upload_id).exists()
+    held.release()

@@ -1,12 +1,14 @@
 """The app factory: everything is built here (the database, the upload engine, background
 jobs), nothing at import time."""
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from tuslog.db.database import Database
 from tuslog.http import ops, uploaders
+from tuslog.http.capacity import RequestGate, raise_fd_limit, request_limit
 from tuslog.http.client import client_ip_middleware
 from tuslog.http.logs import quiet_malformed_requests
 from tuslog.http.ratelimit import FailureLimiter
@@ -20,6 +22,7 @@ from tuslog.tus.app import collection_without_slash, create_tus_app, expect_cont
 from tuslog.uploads.engine import UploadEngine
 from tuslog.web import mount_web
 
+log = logging.getLogger(__name__)
 # Headroom for aiohttp's own buffering; bodies are streamed, never read whole.
 _CLIENT_MAX_SIZE = 1024 * 1024
 
@@ -34,8 +37,10 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     """The root app. ``store``: the upload storage (default: a ``FileStore`` on
     TUSLOG_STORAGE_DIR; tests hand in a wrapped one to fake failures)."""
     quiet_malformed_requests()
+    fd_limit = raise_fd_limit()
+    gate = RequestGate(request_limit(settings.max_connections, fd_limit))
     app = web.Application(
-        middlewares=[client_ip_middleware],
+        middlewares=[gate.middleware, client_ip_middleware],
         client_max_size=_CLIENT_MAX_SIZE,
         # Bodies are stored exactly as sent: aiohttp must never inflate one (a
         # decompression bomb); tuslog.tus.app refuses encoded bodies with a clear 415.
@@ -46,6 +51,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         _limit_share(settings), settings.auth_failure_window.total_seconds()
     )
     app.cleanup_ctx.append(_engine(store or FileStore(settings.storage_dir)))
+    app.on_startup.append(_announce_capacity(fd_limit, gate.limit))
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_stop_receiving)
     app.router.add_get("/healthz", ops.healthz)
@@ -71,6 +77,13 @@ def _engine(store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
             await database.dispose()
 
     return run
+
+
+def _announce_capacity(fd_limit: int, limit: int) -> Callable[[web.Application], Awaitable[None]]:
+    async def announce(app: web.Application) -> None:
+        log.info("open files allowed: %d; requests taken at once: %d", fd_limit, limit)
+
+    return announce
 
 
 async def _stop_receiving(app: web.Application) -> None:

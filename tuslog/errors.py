@@ -142,6 +142,12 @@ STORAGE_UNAVAILABLE = _define(
     "The server cannot use its storage right now. Retry later; HEAD tells what was kept.",
     retry_after=60,
 )
+SERVER_BUSY = _define(
+    "server_busy",
+    503,
+    "The server is busy with other uploads right now; retry in a few seconds.",
+    retry_after=5,
+)
 SHUTTING_DOWN = _define(
     "shutting_down",
     503,
@@ -167,7 +173,10 @@ TICKET_EXISTS = _define("ticket_exists", 409, "A ticket with this number already
 TOKEN_NOT_FOUND = _define("token_not_found", 404, "No such upload token.")
 INVALID_VALUE = _define("invalid_value", 422, "A value is invalid.")
 DATABASE_UNAVAILABLE = _define(
-    "database_unavailable", 503, "The database cannot be used; check TUSLOG_DATABASE_URL."
+    "database_unavailable",
+    503,
+    "The server cannot reach its database right now; retry shortly.",
+    retry_after=5,
 )
 
 # --- staff accounts and sign-in (tuslog.services.accounts, .signin, .sessions) -----------

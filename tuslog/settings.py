@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     lock_release_timeout: float = Field(
         2.0, gt=0, description="How long a new request waits for a stale PATCH to let go"
     )
+    max_connections: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Requests one worker takes at once, above which new ones get 503 + Retry-After "
+            "(0: what its open-files limit allows, a third of it)"
+        ),
+    )
     auth_failure_limit: int = Field(
         20,
         ge=1,

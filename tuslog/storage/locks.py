@@ -1,13 +1,16 @@
-"""One writer per upload, across processes and hosts sharing the storage volume.
+"""One writer per upload, across processes and hosts sharing the storage volume, handed
+over in the order it was asked for.
 
 The lock is an exclusive ``flock`` on ``<locks>/<id>.lock`` (plus an in-process registry,
-because flock emulated over NFS is per process). A request that finds the lock taken asks
-the holder to let go: in-process by calling the holder's callback, across processes by
-creating ``<locks>/release/<id>``. One watcher per process (``watch``) looks into that
-folder, which is empty unless a hand-over is under way, and passes requests on to the
-holders of this process: no per-upload polling. The holder saves what it has and
-releases; only if that does not happen within ``release_timeout`` does the newcomer get a
-retryable 423.
+because flock emulated over NFS is per process). A request that finds the lock taken (or
+others waiting) queues: a ticket file ``<locks>/queue/<id>/<time>-<pid>-<random>`` whose
+content says why it waits. Only the oldest live ticket may take the lock, so the request
+that asked first gets it next, whichever worker or host it is on, and a stopped client
+that comes straight back waits its turn. A holder is asked to let go while anyone waits:
+in-process by its callback, across processes by one watcher per process (``watch``) that
+looks into ``<locks>/queue`` (empty unless a hand-over is under way) for the uploads this
+process holds. The holder saves what it has and releases; if that does not happen within
+``release_timeout`` the waiter gets a retryable 423 and withdraws its ticket.
 """
 
 import asyncio
@@ -15,6 +18,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,8 +27,9 @@ from tuslog import errors
 
 log = logging.getLogger(__name__)
 
-_POLL_SECONDS = 0.05
+_POLL_SECONDS = 0.02
 _WATCH_SECONDS = 0.1
+_DEAD_TICKET_MARGIN = 10.0  # a ticket older than the release timeout plus this is dead
 
 # Why a holder is asked to let go (its callback gets one of these).
 TAKEOVER = "takeover"  # a newer request for the same upload
@@ -67,17 +72,17 @@ class UploadLocks:
         self._held: dict[str, HeldLock] = {}
 
     @property
-    def _release_dir(self) -> Path:
-        return self.lock_dir / "release"
+    def _queue_dir(self) -> Path:
+        return self.lock_dir / "queue"
 
     def prepare(self) -> None:
-        self._release_dir.mkdir(parents=True, exist_ok=True)
+        self._queue_dir.mkdir(parents=True, exist_ok=True)
 
     def lock_path(self, upload_id: str) -> Path:
         return self.lock_dir / f"{upload_id}.lock"
 
-    def release_path(self, upload_id: str) -> Path:
-        return self._release_dir / upload_id
+    def queue_path(self, upload_id: str) -> Path:
+        return self._queue_dir / upload_id
 
     def forget(self, held: HeldLock) -> None:
         if self._held.get(held.upload_id) is held:
@@ -87,6 +92,13 @@ class UploadLocks:
         return upload_id in self._held
 
     def try_acquire(self, upload_id: str) -> HeldLock | None:
+        """The lock if it is free and nobody waits for it (background work: the janitor,
+        the verifier, never jumps the queue)."""
+        if upload_id in self._held or self.waiting(upload_id):
+            return None
+        return self._flock(upload_id)
+
+    def _flock(self, upload_id: str) -> HeldLock | None:
         if upload_id in self._held:
             return None
         path = self.lock_path(upload_id)
@@ -107,27 +119,64 @@ class UploadLocks:
         return held
 
     async def acquire(self, upload_id: str, why: str = TAKEOVER) -> HeldLock:
-        """Take the lock, asking a holder to let go (telling it ``why``); 423 if it does
-        not in time."""
+        """Take the lock, queueing behind earlier requests and asking the holder to let
+        go (telling it ``why``); 423 if it does not come in time."""
+        held = self.try_acquire(upload_id)  # the usual case: free, nobody waiting
+        if held is not None:
+            return held
+        ticket = self._enqueue(upload_id, why)
+        try:
+            return await self._wait_turn(upload_id, ticket, why)
+        finally:
+            self._withdraw(upload_id, ticket)
+
+    async def _wait_turn(self, upload_id: str, ticket: str, why: str) -> HeldLock:
         deadline = time.monotonic() + self.release_timeout
-        asked_elsewhere = False
         while True:
-            held = self.try_acquire(upload_id)
-            if held is not None:
-                self.release_path(upload_id).unlink(missing_ok=True)
-                return held
-            local = self._held.get(upload_id)
-            if local is not None:
-                # Again at every poll: the holder may only now be ready to hear it.
-                local.request_release(why)
-            elif not asked_elsewhere:
-                # Once: the file stays until the next holder removes it. Writing it again
-                # would also stop a third request that took the lock in between.
-                self.release_path(upload_id).write_text(why)
-                asked_elsewhere = True
+            if self._first_in_line(upload_id, ticket):
+                held = self._flock(upload_id)
+                if held is not None:
+                    return held
+                local = self._held.get(upload_id)
+                if local is not None:  # again at every poll: it may only now listen
+                    local.request_release(why)
             if time.monotonic() >= deadline:
                 raise errors.UPLOAD_LOCKED()
             await asyncio.sleep(_POLL_SECONDS)
+
+    def _enqueue(self, upload_id: str, why: str) -> str:
+        ticket = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+        queue = self.queue_path(upload_id)
+        queue.mkdir(parents=True, exist_ok=True)
+        (queue / ticket).write_text(why)
+        return ticket
+
+    def _withdraw(self, upload_id: str, ticket: str) -> None:
+        queue = self.queue_path(upload_id)
+        with contextlib.suppress(OSError):
+            (queue / ticket).unlink(missing_ok=True)
+            queue.rmdir()  # only if nobody else waits (ENOTEMPTY otherwise)
+
+    def waiting(self, upload_id: str) -> bool:
+        return bool(self._live_tickets(upload_id))
+
+    def _first_in_line(self, upload_id: str, ticket: str) -> bool:
+        tickets = self._live_tickets(upload_id)
+        return not tickets or tickets[0] >= ticket
+
+    def _live_tickets(self, upload_id: str) -> list[str]:
+        """The queue's tickets, oldest first; those of waiters that died are skipped (a
+        live waiter withdraws its own at its deadline)."""
+        try:
+            names = sorted(os.listdir(self.queue_path(upload_id)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        oldest = time.time_ns() - int((self.release_timeout + _DEAD_TICKET_MARGIN) * 1e9)
+        live = [name for name in names if _ticket_time(name) >= oldest]
+        for dead in set(names) - set(live):
+            with contextlib.suppress(OSError):
+                (self.queue_path(upload_id) / dead).unlink()
+        return live
 
     @contextlib.asynccontextmanager
     async def hold(self, upload_id: str, why: str = TAKEOVER) -> AsyncIterator[HeldLock]:
@@ -143,42 +192,44 @@ class UploadLocks:
             held.request_release(SHUTDOWN)
 
     def discard(self, upload_id: str) -> None:
-        """Remove the lock files of an upload that finished or is gone (call while holding
+        """Remove the lock file of an upload that finished or is gone (call while holding
         its lock; a waiter that opened the old file notices and opens the new one). What
         ended the upload is already recorded, so a failure here is only logged: a lock file
         left behind costs an inode, and locking it later still works."""
         try:
             self.lock_path(upload_id).unlink(missing_ok=True)
-            self.release_path(upload_id).unlink(missing_ok=True)
         except OSError as exc:
-            log.warning("could not remove the lock files of upload %s: %s", upload_id, exc)
+            log.warning("could not remove the lock file of upload %s: %s", upload_id, exc)
 
     def _requested_elsewhere(self) -> dict[str, str]:
-        """Upload id → why, for the release requests of the locks this process holds."""
-        wanted: dict[str, str] = {}
+        """Upload id → why, for the locks this process holds that someone waits for."""
         try:
-            with os.scandir(self._release_dir) as entries:
+            with os.scandir(self._queue_dir) as entries:
                 names = [entry.name for entry in entries if entry.name in self._held]
         except FileNotFoundError:
-            return wanted
+            return {}
+        wanted: dict[str, str] = {}
         for name in names:
+            tickets = self._live_tickets(name)
+            if not tickets:
+                continue
             try:
-                why = (self._release_dir / name).read_text()[:16]
+                why = (self.queue_path(name) / tickets[0]).read_text()[:16]
             except FileNotFoundError:
-                continue  # the next holder took it meanwhile
+                why = TAKEOVER  # withdrawn meanwhile; another may still wait
             wanted[name] = why if why in _REASONS else TAKEOVER
         return wanted
 
     async def watch(self, stopping: asyncio.Event) -> None:
-        """Pass release requests from other processes on to this process' holders, until
-        ``stopping`` is set. Costs one look into a (mostly empty) folder per tick, and
-        nothing while this process holds no lock."""
+        """Pass waiting requests of other processes on to this process' holders, until
+        ``stopping`` is set. One look into a (mostly empty) folder per tick, and nothing
+        while this process holds no lock."""
         while not stopping.is_set():
             if self._held:
                 try:
                     wanted = await asyncio.to_thread(self._requested_elsewhere)
                 except OSError as exc:
-                    log.warning("cannot read release requests in %s: %s", self.lock_dir, exc)
+                    log.warning("cannot read lock requests in %s: %s", self.lock_dir, exc)
                     wanted = {}
                 for upload_id, why in wanted.items():
                     held = self._held.get(upload_id)
@@ -186,6 +237,13 @@ class UploadLocks:
                         held.request_release(why)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), _WATCH_SECONDS)
+
+
+def _ticket_time(name: str) -> int:
+    try:
+        return int(name.split("-", 1)[0])
+    except ValueError:
+        return 0
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -2,11 +2,13 @@
 request passes (version, repeated headers, bodies stored exactly as sent), and rendering
 of errors as text/plain with Tus-Resumable and CORS."""
 
+import errno
 import logging
 
 from aiohttp import HttpVersion11, web
 
 from tuslog import errors
+from tuslog.db.availability import database_unavailable
 from tuslog.http.aio import send_continue
 from tuslog.http.client import Handler
 from tuslog.keys import ENGINE, SETTINGS
@@ -85,41 +87,49 @@ async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = error_response(exc)
     except web.HTTPException as exc:
         response = web.Response(status=exc.status, text=(exc.reason or "error") + "\n")
-    except OSError as exc:
-        response = await _storage_error(request, exc)
-    except Exception:
+    except Exception as exc:
         # Still a tus response (Tus-Resumable, CORS) so that clients retry instead of
         # treating it as a foreign server's error.
-        log.exception("tus %s %s failed", request.method, request.path)
-        response = web.Response(status=500, text=INTERNAL_ERROR)
+        response = await _server_condition(request, exc)
     response.headers["Tus-Resumable"] = TUS_VERSION
     add_cors(request, response)
     return response
 
 
-async def _storage_error(request: web.Request, exc: OSError) -> web.Response:
-    """A disk that is full, read-only, unmounted or gone is the operator's to fix and the
-    client's to retry: 507 for a creation that does not fit, otherwise 503 with
-    Retry-After. Whether the storage as a whole fails is asked of the storage itself (a
-    probe file), so one bad file, a database socket or a bug stays a logged 500."""
-    parts = request.config_dict[ENGINE].parts
+async def _server_condition(request: web.Request, exc: Exception) -> web.Response:
+    """Conditions that are the operator's to fix and the client's to retry get 503 with
+    Retry-After (507 for a creation that does not fit), never a 500: the database out of
+    reach, the worker out of file descriptors, a disk that is full, read-only, unmounted
+    or gone. Whether the storage as a whole fails is asked of the storage itself (a probe
+    file), so one bad file or a bug stays a logged 500."""
+    where = f"tus {request.method} {request.path}"
+    if database_unavailable(exc):
+        log.warning("%s: database unavailable: %s", where, _one_line(exc))
+        return error_response(errors.DATABASE_UNAVAILABLE())
+    if not isinstance(exc, OSError):
+        log.exception("%s failed", where)
+        return web.Response(status=500, text=INTERNAL_ERROR)
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        log.warning("%s: out of file descriptors (%s)", where, exc.strerror)
+        return error_response(errors.SERVER_BUSY())
     if is_disk_full(exc):
-        log.error("tus %s %s: storage full: %s", request.method, request.path, exc)
+        log.error("%s: storage full: %s", where, exc)
         creating = effective_method(request) == "POST"
         return error_response(errors.NO_SPACE() if creating else errors.DISK_FULL())
+    parts = request.config_dict[ENGINE].parts
     try:
         await parts.io(parts.store.probe)
     except OSError as probe:
-        log.error(
-            "tus %s %s: storage unusable: %s (probe: %s)",
-            request.method,
-            request.path,
-            exc,
-            probe,
-        )
+        if probe.errno in (errno.EMFILE, errno.ENFILE):
+            return error_response(errors.SERVER_BUSY())
+        log.error("%s: storage unusable: %s (probe: %s)", where, exc, probe)
         return error_response(errors.STORAGE_UNAVAILABLE())
-    log.exception("tus %s %s failed", request.method, request.path)
+    log.exception("%s failed", where)
     return web.Response(status=500, text=INTERNAL_ERROR)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 async def options(request: web.Request) -> web.Response:

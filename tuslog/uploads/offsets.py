@@ -1,7 +1,17 @@
-"""Where a body stands, and when its bytes must be made durable: the one place that
-decides when ``fdatasync`` runs while an upload is received (DESIGN §2.2)."""
+"""Where a body stands, when its bytes must be made durable (the one place that decides
+when ``fdatasync`` runs while an upload is received, DESIGN §2.2), and how their offset
+is recorded when the database is briefly out of reach."""
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from tuslog.db.availability import database_unavailable
+
+log = logging.getLogger(__name__)
+RecordOffset = Callable[[int], Awaitable[bool]]  # records; True if the token was revoked
 
 
 @dataclass
@@ -35,3 +45,30 @@ class CheckpointPolicy:
     def due(self, received: int, covered: int, seconds_since_last: float) -> bool:
         """``covered``: what the last (or running) checkpoint covers."""
         return received - covered >= self.every_bytes or seconds_since_last >= self.every_seconds
+
+
+async def record_if_reachable(record: RecordOffset, offset: int) -> bool | None:
+    """A checkpoint's record; None (and a warning) while the database is out of reach."""
+    try:
+        return await record(offset)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        log.warning("offset %d not recorded yet, the database is unavailable: %s", offset, exc)
+        return None
+
+
+async def record_patiently(record: RecordOffset, offset: int, patience: float) -> bool:
+    """A body's last record: while the database is out of reach, try again for
+    ``patience`` seconds (the bytes are synced and the lock is held, so nothing is lost by
+    waiting) before the client is told to retry."""
+    deadline = time.monotonic() + patience
+    delay = 0.2
+    while True:
+        try:
+            return await record(offset)
+        except Exception as exc:
+            if not database_unavailable(exc) or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)

@@ -11,20 +11,27 @@ through the engine (``Receiver.stop``).
 import asyncio
 import errno
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tuslog.storage.locks import ENDING, SHUTDOWN, HeldLock
 from tuslog.storage.store import Writer, is_disk_full
 from tuslog.uploads.checksums import Checksum
 from tuslog.uploads.digests import RunningHash
-from tuslog.uploads.offsets import CheckpointPolicy, Offsets
+from tuslog.uploads.offsets import (
+    CheckpointPolicy,
+    Offsets,
+    RecordOffset,
+    record_if_reachable,
+    record_patiently,
+)
 from tuslog.uploads.source import SALVAGEABLE, ByteSource, SourceStopped, Stop
-from tuslog.uploads.writes import SyncFailed, Written, write_job
+from tuslog.uploads.writes import Batch, SyncFailed, Written, write_job
 
 WRITE_BUFFER = 4 * 1024 * 1024
+RECORD_PATIENCE = 20.0  # seconds the last offset record waits for the database to return
 # Near the end of a body a write starts early, with this much, whenever the writer is
 # idle: little is then left to write (and to sync) before the answer. Before that, writes
 # go in WRITE_BUFFER batches: fewer thread round trips.
@@ -33,8 +40,6 @@ _HASH_BATCH = 1024 * 1024
 _HASH_BACKLOG = 16 * 1024 * 1024
 
 _STOP_FOR = {SHUTDOWN: Stop.SHUTDOWN, ENDING: Stop.ENDED}
-
-RecordOffset = Callable[[int], Awaitable[bool]]  # records; True if the token was revoked
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ class Receiver:
         self._arm_idle_timer(self._read_timeout - waited)
 
     async def _pump(self) -> Stop | None:
-        batch = _Batch()
+        batch = Batch()
         try:
             stop = await self._read_all(batch)
             if stop in SALVAGEABLE:
@@ -173,7 +178,7 @@ class Receiver:
             await self._writes_ended()
         return stop
 
-    async def _read_all(self, batch: "_Batch") -> Stop | None:
+    async def _read_all(self, batch: Batch) -> Stop | None:
         """Read until the body ends or stops, writing in batches as it goes."""
         while True:
             try:
@@ -192,7 +197,7 @@ class Receiver:
                 return Stop.TOO_LARGE
             await self._take(batch, chunk)
 
-    async def _take(self, batch: "_Batch", chunk: bytes) -> None:
+    async def _take(self, batch: Batch, chunk: bytes) -> None:
         batch.add(chunk)  # no copy: the chunks go to pwrite and the hash as-is
         self.offsets.received += len(chunk)
         await self._hash_soon(chunk)
@@ -208,7 +213,7 @@ class Receiver:
             batch.pending = None
             self._start_checkpoint()
 
-    async def _salvage(self, batch: "_Batch") -> None:
+    async def _salvage(self, batch: Batch) -> None:
         for chunk in self._source.leftover():
             if self.offsets.received + len(chunk) > self._body.limit:
                 break
@@ -232,7 +237,7 @@ class Receiver:
         self._last_write = job
         return asyncio.wrap_future(job)
 
-    async def _write_last(self, batch: "_Batch") -> None:
+    async def _write_last(self, batch: Batch) -> None:
         """The last write runs beside the one still in flight and syncs once that one is
         done: little is left between the body's end and the answer."""
         pending, last = batch.pending, None
@@ -298,12 +303,16 @@ class Receiver:
             self._sync_error = SyncFailed(exc)
             raise self._sync_error from exc
         self.offsets.durable = max(self.offsets.durable, offset)
-        await self._record_offset(offset)
+        # While the database is away the bytes stay safe on disk; the next checkpoint, or
+        # the body's end, records an offset that covers them once it answers again.
+        revoked = await record_if_reachable(self._record, offset)
+        if revoked is not None:
+            self._recorded(offset, revoked)
 
-    async def _record_offset(self, offset: int) -> None:
-        self._revoked = await self._record(offset)
+    def _recorded(self, offset: int, revoked: bool) -> None:
+        self._revoked = revoked
         self.offsets.recorded = max(self.offsets.recorded, offset)
-        if self._revoked:
+        if revoked:
             self.stop(Stop.REVOKED)
 
     async def _final_checkpoint(self) -> None:
@@ -314,7 +323,8 @@ class Receiver:
             if offsets.durable != offsets.written:
                 await asyncio.wrap_future(self._writes.submit(self._writer.sync))
                 offsets.durable = offsets.written
-            await self._record_offset(offsets.written)
+            revoked = await record_patiently(self._record, offsets.written, RECORD_PATIENCE)
+            self._recorded(offsets.written, revoked)
 
     async def _settle_offset(self, stop: Stop | None) -> Received:
         if self._checkpoint is not None and self._checkpoint.exception() is not None:
@@ -352,22 +362,6 @@ class Receiver:
             hashing.feed(self._hash_chunks, self._hash_size, also=self._chunk_hash)
             self._hash_chunks, self._hash_size = [], 0
         await hashing.limit_backlog(_HASH_BACKLOG)
-
-
-@dataclass
-class _Batch:
-    """Chunks read but not yet handed to a write, and the write in flight."""
-
-    chunks: list[bytes] = field(default_factory=list)
-    size: int = 0
-    pending: "asyncio.Future[Written] | None" = None
-
-    def add(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
-        self.size += len(chunk)
-
-    def clear(self) -> None:
-        self.chunks, self.size = [], 0
 
 
 async def _to_the_end(executor: Executor, function: Callable[..., Any], *args: Any) -> None:

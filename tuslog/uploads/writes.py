@@ -1,8 +1,9 @@
 """The part of receiving that runs in worker threads: positioned writes and their sync.
 A job returns what it achieved; the receiver applies it to its offsets on the loop."""
 
+import asyncio
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tuslog.storage.store import StorageFullError, Writer
 
@@ -55,3 +56,19 @@ def write_job(
         return Written(position, synced=True)
     writer.start_writeback(start, position - start)
     return Written(position, synced=False)
+
+
+@dataclass
+class Batch:
+    """Chunks read but not yet handed to a write, and the write in flight."""
+
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+    pending: "asyncio.Future[Written] | None" = None
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+
+    def clear(self) -> None:
+        self.chunks, self.size = [], 0
