@@ -79,6 +79,21 @@ def base_url(request: web.Request) -> str:
     return f"{scheme}://{host}"
 
 
+def link_base(request: web.Request) -> str:
+    """The base for links the server hands out (an upload's ``Location``): PUBLIC_URL, or
+    what a trusted proxy forwarded; otherwise nothing — a relative link, which tus allows
+    and every client resolves against the URL it used. A client's own ``Host`` header is
+    never echoed into a link (``Host: evil.example`` would otherwise steer it)."""
+    settings = request.config_dict[SETTINGS]
+    if settings.public_url:
+        return settings.public_url
+    if request.get(FROM_TRUSTED_PROXY) and _plain_host(
+        request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    ):
+        return base_url(request)
+    return ""
+
+
 def _plain_host(value: str) -> bool:
     """A host name or address with an optional port, nothing else."""
     return bool(value) and all(ch.isascii() and (ch.isalnum() or ch in ".-:[]") for ch in value)

@@ -6,7 +6,7 @@ from aiohttp import web
 from tuslog import errors
 from tuslog.db.models import UploadState
 from tuslog.http.body import RequestBody
-from tuslog.http.client import base_url, client_ip
+from tuslog.http.client import client_ip, link_base
 from tuslog.keys import DATABASE, ENGINE, LIMITER, SETTINGS
 from tuslog.storage.store import new_upload_id
 from tuslog.tus.auth import caller, check_token
@@ -88,5 +88,5 @@ async def create(request: web.Request) -> web.Response:
                 upload, token, source, checksum, client_ip(request)
             )
     headers = upload_headers(upload, ticket)
-    headers["Location"] = f"{base_url(request)}/files/{upload.id}"
+    headers["Location"] = f"{link_base(request)}/files/{upload.id}"
     return web.Response(status=201, headers=headers)
