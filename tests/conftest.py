@@ -4,6 +4,7 @@ and a real `tuslog serve` process for end-to-end tests."""
 
 import asyncio
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -164,13 +165,22 @@ class LiveServer:
                 self.kill()
 
 
-def start_server(env: dict[str, str], port: int, log_path: Path, *extra: str) -> LiveServer:
+def start_server(
+    env: dict[str, str], port: int, log_path: Path, *extra: str, open_files: int | None = None
+) -> LiveServer:
+    """``tuslog serve``; ``open_files``: its (hard) limit of open file descriptors."""
+
+    def limit_files() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
         [sys.executable, "-m", "tuslog", "serve", "--port", str(port), *extra],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=limit_files,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
