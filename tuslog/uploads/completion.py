@@ -4,7 +4,7 @@ the lock was taken, and completing an upload whose every byte has arrived."""
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState
 from tuslog.storage.store import is_disk_full
-from tuslog.uploads import records
+from tuslog.uploads import hotpath, records
 from tuslog.uploads.parts import Parts
 from tuslog.uploads.verifier import Verifier
 
@@ -21,7 +21,7 @@ class Completion:
         all arrived but whose PATCH never finished (a cut connection, a kill between the
         last checkpoint and completion)."""
         parts = self._parts
-        if not await parts.db.quick(lambda conn: records.refresh_locked_fields(conn, upload)):
+        if not await parts.db.quick(lambda conn: hotpath.refresh_locked_fields(conn, upload)):
             raise errors.UPLOAD_NOT_FOUND()
         if upload.state.gone:
             raise errors.UPLOAD_GONE()

@@ -16,7 +16,7 @@ from tuslog import errors
 from tuslog.db.models import Upload, UploadToken, utcnow
 from tuslog.services import audit, tokens
 from tuslog.storage.store import DataMissingError, Store, is_disk_full
-from tuslog.uploads import admission, records
+from tuslog.uploads import admission, hotpath, records
 from tuslog.uploads.parts import Parts
 
 MAX_OPEN_PARTIALS = 32
@@ -161,7 +161,7 @@ async def _record_final(
         upload = records.insert(session, token, new, expiry)
         await session.flush()
         conn = await session.connection()
-        await conn.run_sync(records.record_offset, upload.id, length, expiry)
+        await conn.run_sync(hotpath.record_offset, upload.id, length, expiry)
         upload.offset = length
         state = await records.mark_complete(session, upload, sha256, actor, new.client_ip)
         audit.record(session, actor, "upload.concatenated", upload.id, parts=len(partials))

@@ -11,7 +11,7 @@ from tuslog.db.models import Upload
 from tuslog.settings import Settings
 from tuslog.storage.locks import UploadLocks
 from tuslog.storage.store import Store
-from tuslog.uploads import records
+from tuslog.uploads import hotpath, records
 from tuslog.uploads.admission import Limits
 from tuslog.uploads.digests import RunningDigests
 from tuslog.uploads.pools import Pools
@@ -52,9 +52,9 @@ class Parts:
             raise errors.UPLOAD_GONE()
         return found
 
-    async def record_offset(self, upload_id: str, offset: int) -> records.Recorded:
+    async def record_offset(self, upload_id: str, offset: int) -> hotpath.Recorded:
         """Record a durable offset (its bytes are synced), sliding the upload's expiry."""
         expiry = self.settings.upload_expiry
         return await self.db.quick(
-            lambda conn: records.record_offset(conn, upload_id, offset, expiry), writes=True
+            lambda conn: hotpath.record_offset(conn, upload_id, offset, expiry), writes=True
         )

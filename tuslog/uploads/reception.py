@@ -11,7 +11,7 @@ from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
 from tuslog.services import tokens
 from tuslog.storage.locks import HeldLock
 from tuslog.storage.store import is_upload_id
-from tuslog.uploads import admission, records
+from tuslog.uploads import admission, hotpath, records
 from tuslog.uploads.checksums import Checksum
 from tuslog.uploads.completion import Completion
 from tuslog.uploads.ending import Ending
@@ -50,7 +50,7 @@ class Reception:
         PATCH asks this first); None also for what cannot be an upload id."""
         if not is_upload_id(upload_id):
             return None
-        return await self._parts.db.quick(lambda conn: records.load_with_token(conn, upload_id))
+        return await self._parts.db.quick(lambda conn: hotpath.load_with_token(conn, upload_id))
 
     @staticmethod
     def check_alive(upload: Upload) -> None:
