@@ -8,10 +8,12 @@ from aiohttp import web
 from tuslog.db.database import Database
 from tuslog.http import ops, uploaders
 from tuslog.http.client import client_ip_middleware
-from tuslog.http.logs import quiet_malformed_requests
+from tuslog.http.logs import access_log_middleware, add_request_id, quiet_malformed_requests
+from tuslog.http.metrics import serve_metrics
 from tuslog.http.ratelimit import FailureLimiter
 from tuslog.http.security import add_security_headers
 from tuslog.keys import DATABASE, ENGINE, LIMITER, SETTINGS
+from tuslog.logs import events
 from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
@@ -33,16 +35,22 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     """The root app. ``store``: the upload storage (default: a ``FileStore`` on
     TUSLOG_STORAGE_DIR; tests hand in a wrapped one to fake failures)."""
     quiet_malformed_requests()
-    app = web.Application(middlewares=[client_ip_middleware], client_max_size=_CLIENT_MAX_SIZE)
+    events.install()
+    app = web.Application(
+        middlewares=[client_ip_middleware, access_log_middleware],
+        client_max_size=_CLIENT_MAX_SIZE,
+    )
     app[SETTINGS] = settings
     app[LIMITER] = FailureLimiter(
         _limit_share(settings), settings.auth_failure_window.total_seconds()
     )
     app.cleanup_ctx.append(_engine(store or FileStore(settings.storage_dir)))
     app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(add_request_id)
     app.on_shutdown.append(_stop_receiving)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", serve_metrics)
     uploaders.add_routes(app.router)
     app.router.add_route("*", "/files", collection_without_slash, expect_handler=expect_continue)
     app.add_subapp("/files", create_tus_app())

@@ -5,9 +5,10 @@ import asyncio
 import sys
 
 from tuslog import __version__
-from tuslog.cli import runtime, supervisor
+from tuslog.cli import runtime, workers
 from tuslog.cli.output import CommandError
 from tuslog.http.client import listen_url
+from tuslog.logs import config as log_config
 from tuslog.settings import Settings, load_settings
 from tuslog.storage.filestore import FileStore
 
@@ -24,7 +25,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         if value is not None
     }
     settings = load_settings(**overrides)
-    supervisor.configure_logging(settings.log_level)
+    log_config.configure(settings.log_level, settings.log_format)
     migrate(args, settings)
     try:
         FileStore(settings.storage_dir).prepare()
@@ -33,10 +34,14 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         raise CommandError(
             f"Cannot use {settings.storage_dir} (TUSLOG_STORAGE_DIR): {exc.strerror or exc}"
         ) from exc
-    if settings.workers > 1:
-        sys.exit(supervisor.supervise(settings, overrides))
-    banner = f"tuslog {__version__} serving on {listen_url(settings.host, settings.port)}"
+    workers_shown = f"{settings.workers} worker" + ("s" if settings.workers > 1 else "")
+    banner = (
+        f"tuslog {__version__} serving on {listen_url(settings.host, settings.port)} "
+        f"({workers_shown})"
+    )
     try:
-        supervisor.run_worker(settings, reuse_port=False, announce=banner)
-    except supervisor.ListenError as exc:
+        status = workers.run(settings, banner)
+    except workers.ListenError as exc:
         raise CommandError(str(exc)) from exc
+    if status:
+        sys.exit(status)
