@@ -16,8 +16,6 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Up to the ~10 s a struggling network disk may take; most local fsyncs are under 5 ms.
 _FSYNC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-Ended = Literal["expired", "terminated", "deleted"]
-
 
 class Instruments:
     def __init__(self) -> None:
@@ -79,5 +77,7 @@ def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
-def upload_ended(state: str) -> None:
-    get().ended.labels(state).inc()
+def lock_takeover(happened: bool, result: Literal["released", "timed_out"]) -> None:
+    """A request found its upload's lock held and asked the holder to let go."""
+    if happened:
+        get().lock_takeovers.labels(result).inc()

@@ -5,10 +5,9 @@ import asyncio
 import sys
 
 from tuslog import __version__
-from tuslog.cli import runtime, workers
+from tuslog.cli import runtime
 from tuslog.cli.output import CommandError
 from tuslog.http.client import listen_url
-from tuslog.logs import config as log_config
 from tuslog.settings import Settings, load_settings
 from tuslog.storage.filestore import FileStore
 
@@ -24,6 +23,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         for key, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
         if value is not None
     }
+    from tuslog.cli import workers  # gunicorn: only this command needs it
+    from tuslog.logs import config as log_config
+
     settings = load_settings(**overrides)
     log_config.configure(settings.log_level, settings.log_format)
     migrate(args, settings)

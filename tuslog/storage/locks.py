@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from tuslog import errors
+from tuslog import errors, metrics
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,14 @@ class UploadLocks:
         """Take the lock, asking a holder to let go (telling it ``why``); 423 if it does
         not in time."""
         deadline = time.monotonic() + self.release_timeout
-        asked_elsewhere = False
+        asked_elsewhere = waited = False
         while True:
             held = self.try_acquire(upload_id)
             if held is not None:
                 self.release_path(upload_id).unlink(missing_ok=True)
+                metrics.lock_takeover(waited, "released")
                 return held
+            waited = True  # someone holds it: asked to let go below
             local = self._held.get(upload_id)
             if local is not None:
                 # Again at every poll: the holder may only now be ready to hear it.
@@ -126,6 +128,7 @@ class UploadLocks:
                 self.release_path(upload_id).write_text(why)
                 asked_elsewhere = True
             if time.monotonic() >= deadline:
+                metrics.lock_takeover(True, "timed_out")
                 raise errors.UPLOAD_LOCKED()
             await asyncio.sleep(_POLL_SECONDS)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tuslog import errors
+from tuslog import errors, metrics
 from tuslog.db.database import Database
 from tuslog.db.models import Upload, UploadToken
 from tuslog.http.client import client_ip
@@ -31,6 +31,7 @@ def caller(request: web.Request) -> Caller:
 def _check_not_limited(limiter: FailureLimiter, who: Caller) -> None:
     retry_after = limiter.retry_after(who.ip)
     if retry_after is not None:
+        metrics.get().auth_limited.inc()
         raise errors.RATE_LIMITED(retry_after=retry_after)
 
 

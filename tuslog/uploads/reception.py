@@ -5,8 +5,9 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from tuslog import errors
+from tuslog import errors, metrics
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
+from tuslog.logs import operations as oplog
 from tuslog.services import tokens
 from tuslog.storage.locks import HeldLock
 from tuslog.storage.store import is_upload_id
@@ -192,6 +193,7 @@ class Reception:
                 headers=offset_header,
             )
         received = await self._run_receiver(upload, held, source, checksum, limit)
+        metrics.get().bytes_received.inc(received.offset - upload.offset)
         upload.offset = received.offset
         offset_header = {"Upload-Offset": str(upload.offset)}
         if received.revoked:
@@ -202,6 +204,7 @@ class Reception:
             # every byte is here, however the body ended
             return await self._completion.complete(upload, actor_of(token), client_ip)
         if received.stop is not None:
+            await oplog.stopped(self._parts, upload.id, received.stop, received.offset)
             raise _stop_error(received, offset_header)
         return upload
 

@@ -299,7 +299,16 @@ def _audit_completion(
     client_ip: str | None,
 ) -> None:
     action = "upload.corrupt" if state is UploadState.CORRUPT else "upload.completed"
-    audit.record(session, actor, action, upload.id, client_ip, sha256=sha256, length=upload.length)
+    audit.record(
+        session,
+        actor,
+        action,
+        upload.id,
+        client_ip,
+        sha256=sha256,
+        length=upload.length,
+        state=state.value,
+    )
 
 
 async def record_verification(session: AsyncSession, upload: Upload, sha256: str) -> bool:
