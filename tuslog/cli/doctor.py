@@ -14,9 +14,11 @@ import json
 import resource
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from tuslog.cli import consistency
 from tuslog.cli.output import CommandError
@@ -95,6 +97,15 @@ def check_configuration(settings: Settings, report: Report) -> None:
 
 async def check_database(db: Database, settings: Settings, report: Report) -> bool:
     """True if the database answers and its schema is current (after ``--fix``)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        report.add(  # connecting would create an empty one
+            "database",
+            "error",
+            f"no SQLite database at {Path(url.database or '').resolve()}",
+            "check TUSLOG_DATABASE_URL (relative to the current directory), or tuslog migrate",
+        )
+        return False
     try:
         async with db.engine.connect() as conn:
             await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=10)
