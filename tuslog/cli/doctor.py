@@ -95,14 +95,22 @@ def check_configuration(settings: Settings, report: Report) -> None:
         report.add("configuration", "ok", "settings are valid")
 
 
+def _missing_sqlite_file(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path.resolve()
+
+
 async def check_database(db: Database, settings: Settings, report: Report) -> bool:
     """True if the database answers and its schema is current (after ``--fix``)."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+    missing = _missing_sqlite_file(settings.database_url)
+    if missing is not None:
         report.add(  # connecting would create an empty one
             "database",
             "error",
-            f"no SQLite database at {Path(url.database or '').resolve()}",
+            f"no SQLite database at {missing}",
             "check TUSLOG_DATABASE_URL (relative to the current directory), or tuslog migrate",
         )
         return False
