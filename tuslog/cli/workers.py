@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
-from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from tuslog import metrics
 from tuslog.settings import Settings
