@@ -105,7 +105,7 @@ def _child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
-def _app_factory(settings: Settings) -> Callable[[], Awaitable[web.AppRunner]]:
+def app_factory(settings: Settings) -> Callable[[], Awaitable[web.AppRunner]]:
     async def make() -> web.AppRunner:
         from tuslog.app import create_app  # in the worker, after fork (see tuslog.metrics)
 
@@ -152,7 +152,7 @@ class TuslogServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Callable[[], Awaitable[web.AppRunner]]:
-        return _app_factory(self.settings)
+        return app_factory(self.settings)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ could fill the log with them. Such requests become one INFO line; the client alr
 its 400. aiohttp's own access log is off: it shows the proxy's address, not the client's.
 """
 
+import asyncio
 import logging
 import re
 import secrets
@@ -94,6 +95,9 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except asyncio.CancelledError:  # the client left and the handler was cancelled
+        status = CLIENT_CLOSED
         raise
     finally:
         if receiving:
