@@ -153,7 +153,7 @@ async def test_patch_cut_by_the_client_is_logged_as_such(
         assert created.status == 201
         path = tus.path_of(created.headers["Location"])
     port = int(served.rsplit(":", 1)[1])
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(tus.raw_patch_head(path, issued.auth, 0, Content_Length=1000) + b"a" * 400)
     await writer.drain()
     await asyncio.sleep(0.3)
