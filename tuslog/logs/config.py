@@ -42,3 +42,6 @@ def configure(level: str, log_format: LogFormat) -> None:
     # The access log is tuslog's own (tuslog.http.logs); aiohttp's would show the proxy.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # aiosqlite's DEBUG lines carry every statement's parameters: password and token
+    # hashes, TOTP secrets. Never, whatever TUSLOG_LOG_LEVEL says.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

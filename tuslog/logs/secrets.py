@@ -23,12 +23,18 @@ def scrub(text: str) -> str:
     return text
 
 
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+
 class SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        for name, value in list(vars(record).items()):  # ``extra`` fields (JSON lines)
+            if name not in _STANDARD and isinstance(value, str):
+                setattr(record, name, scrub(value))
         if record.exc_info:  # formatted here, once, so that it can be scrubbed
             record.exc_text = record.exc_text or logging.Formatter().formatException(
                 record.exc_info
