@@ -88,6 +88,7 @@ def test_rows_and_files_out_of_step(settings: Settings) -> None:
     assert any("1 data file(s) belong to no upload" in m and "ab" * 16 in m for m in warnings)
 
     deep_code, deep = doctor(settings, "--deep")
+    assert deep_code == 1
     assert any(rotten.id in m and "SHA-256 no longer matches" in m for m in messages(deep, "error"))
 
     fix_code, fixed = doctor(settings, "--fix")
@@ -101,6 +102,7 @@ def test_rows_and_files_out_of_step(settings: Settings) -> None:
     assert rotten_file.exists()
 
     again_code, again = doctor(settings)
+    assert again_code == 1
     errors = messages(again, "error")
     assert [m for m in errors if missing.id not in m] == []
     assert not messages(again, "fixed")
