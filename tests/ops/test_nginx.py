@@ -37,6 +37,7 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_ADDRESS = "127.0.0.3"
+PASS = "        proxy_pass http://tuslog;\n"
 
 
 @dataclass
@@ -115,8 +116,10 @@ def proxied(settings: Settings, tmp_path: Path) -> Iterator[Proxied]:
     directory.mkdir()
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
         capture_output=True,
         check=True,
     )
