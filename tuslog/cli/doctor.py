@@ -91,8 +91,27 @@ def check_configuration(settings: Settings, report: Report) -> None:
             "TUSLOG_METRICS_NETWORKS lets every address read /metrics",
             "name your Prometheus' network, or use TUSLOG_METRICS_TOKEN",
         )
+    problems += _check_backlog(settings, report)
     if not problems:
         report.add("configuration", "ok", "settings are valid")
+
+
+def _check_backlog(settings: Settings, report: Report) -> int:
+    """Linux caps every listen backlog at net.core.somaxconn."""
+    try:
+        cap = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return 0
+    if cap >= settings.listen_backlog:
+        return 0
+    report.add(
+        "configuration",
+        "warning",
+        f"TUSLOG_LISTEN_BACKLOG is {settings.listen_backlog} but the kernel caps it at "
+        f"net.core.somaxconn = {cap}",
+        f"sysctl -w net.core.somaxconn={settings.listen_backlog} (or docker --sysctl)",
+    )
+    return 1
 
 
 def _missing_sqlite_file(database_url: str) -> Path | None:

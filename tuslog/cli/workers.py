@@ -98,6 +98,25 @@ def _post_fork(server: Any, worker: Any) -> None:
     _die_with_master(server.pid)
 
 
+class _KeepBacklog:
+    """A listening socket whose ``listen()`` keeps TUSLOG_LISTEN_BACKLOG: aiohttp's site
+    calls it again with its own default (128), which would undo the setting."""
+
+    def __init__(self, sock: Any, backlog: int) -> None:
+        self._sock = sock
+        self._backlog = backlog
+
+    def listen(self, _backlog: int | None = None) -> None:
+        self._sock.listen(self._backlog)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _post_worker_init(worker: Any) -> None:
+    worker.sockets = [_KeepBacklog(sock, worker.cfg.backlog) for sock in worker.sockets]
+
+
 def _child_exit(server: Any, worker: Any) -> None:
     if metrics.multiprocess():
         from prometheus_client import multiprocess
@@ -142,6 +161,7 @@ class TuslogServer(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             "control_socket_disable": True,
             "post_fork": _post_fork,
+            "post_worker_init": _post_worker_init,
             "child_exit": _child_exit,
             "when_ready": lambda server: print(self.announce, flush=True),
         }
@@ -170,10 +190,16 @@ def metrics_directory() -> Iterator[Path]:
 def run(settings: Settings, announce: str) -> int:
     """Serve until stopped; returns the exit status."""
     listener = open_listener(settings.host, settings.port, settings.listen_backlog)
+    master = os.getpid()
     with metrics_directory():
         server = TuslogServer(settings, listener.detach(), announce)
         try:
             server.run()
         except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else 1
+            code = exc.code if isinstance(exc.code, int) else 1
+            if os.getpid() != master:
+                # A worker (forked inside server.run()) leaves with SystemExit: the code
+                # around here is the master's (it would remove the metrics directory).
+                os._exit(code)
+            return code
     return 0
