@@ -1,6 +1,7 @@
 """/metrics: who may read it, and that the numbers move with what happens (in one
 process, and summed across gunicorn workers)."""
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def test_workers_agree(settings: Settings, tmp_path: Path) -> None:
     both (each scrape uses a new connection, so both workers answer some)."""
     server = start_server(server_env(settings), free_port(), tmp_path / "w.log", "--workers", "2")
     try:
-        token = __import__("asyncio").run(issue_token(settings, uploads=6))
+        token = asyncio.run(issue_token(settings, uploads=6))
         for _ in range(6):
             created = requests.post(
                 f"{server.url}/files/",

@@ -33,7 +33,10 @@ from tuslog.settings import Settings
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed"),
+    pytest.mark.skipif(
+        shutil.which("nginx") is None or shutil.which("openssl") is None,
+        reason="nginx or openssl is not installed (.ci/run installs nginx)",
+    ),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_ADDRESS = "127.0.0.3"

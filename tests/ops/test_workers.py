@@ -5,8 +5,10 @@ Retry-After and its offset; nothing acknowledged is lost; the upload then comple
 import asyncio
 import hashlib
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -159,7 +161,7 @@ def test_a_killed_master_takes_its_workers_along(settings: Settings, tmp_path: P
 
 def test_listen_backlog_reaches_the_socket(settings: Settings, tmp_path: Path) -> None:
     """The kernel shows a listening socket's backlog as its send queue (ss -lnt)."""
-    ss = __import__("shutil").which("ss")
+    ss = shutil.which("ss")
     if ss is None:
         pytest.skip("ss (iproute2) is not installed")
     env = server_env(settings, TUSLOG_LISTEN_BACKLOG="777")
