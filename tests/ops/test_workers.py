@@ -168,11 +168,8 @@ def test_listen_backlog_reaches_the_socket(settings: Settings, tmp_path: Path) -
     port = free_port()
     server = start_server(env, port, tmp_path / "b.log")
     try:
-        shown = (
-            __import__("subprocess")
-            .run([ss, "-lnt", f"sport = :{port}"], capture_output=True, text=True, check=True)
-            .stdout
-        )
+        listed = [ss, "-lnt", f"sport = :{port}"]
+        shown = subprocess.run(listed, capture_output=True, text=True, check=True).stdout
     finally:
         server.stop()
     assert " 777 " in shown, shown
