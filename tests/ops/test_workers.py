@@ -5,10 +5,12 @@ Retry-After and its offset; nothing acknowledged is lost; the upload then comple
 import asyncio
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -173,3 +175,44 @@ def test_listen_backlog_reaches_the_socket(settings: Settings, tmp_path: Path) -
     finally:
         server.stop()
     assert " 777 " in shown, shown
+
+
+def test_running_out_of_file_descriptors_is_one_line(settings: Settings, tmp_path: Path) -> None:
+    """asyncio logs every failed accept() as an ERROR with a traceback (once a second per
+    listening socket, and again at once for each connection waiting): out of file
+    descriptors, that floods the log. tuslog writes it once and counts the rest."""
+    port = free_port()
+    log_path = tmp_path / "fd.log"
+    limit = 120
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tuslog", "serve", "--port", str(port)],
+            env=server_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=low_limit,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", port, {}, process, log_path)
+    held: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        for _ in range(limit + 40):  # more connections than the worker has descriptors
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(4)  # a few retries of accept() later
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+    text = log_path.read_text()
+    failures = [line for line in text.splitlines() if "accept" in line and "ERROR" in line]
+    assert len(failures) == 1, failures  # asyncio retries every second: 4+ unthrottled
