@@ -33,6 +33,7 @@ from tuslog.settings import Settings
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
     pytest.mark.skipif(
         shutil.which("nginx") is None or shutil.which("openssl") is None,
         reason="nginx or openssl is not installed (.ci/run installs nginx)",
