@@ -24,6 +24,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serving_pid(pid: int) -> int:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return pid
+    return int(children[0]) if len(children) == 1 else pid
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the whole process (all its threads), in seconds."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -103,8 +111,10 @@ class Server:
 
     @property
     def pid(self) -> int:
+        """The process that serves: under gunicorn (``tuslog serve``) its one worker, not
+        the master, which only watches it."""
         assert self.proc is not None
-        return self.proc.pid
+        return serving_pid(self.proc.pid)
 
     async def start(self, timeout: float = 60.0) -> None:
         with self.log.open("ab") as log:

@@ -10,10 +10,12 @@ from tuslog.db.database import Database
 from tuslog.http import ops, uploaders
 from tuslog.http.capacity import RequestGate, raise_fd_limit, request_limit
 from tuslog.http.client import client_ip_middleware
-from tuslog.http.logs import quiet_malformed_requests
+from tuslog.http.logs import access_log_middleware, add_request_id, quiet_malformed_requests
+from tuslog.http.metrics import serve_metrics
 from tuslog.http.ratelimit import FailureLimiter
 from tuslog.http.security import add_security_headers
 from tuslog.keys import DATABASE, ENGINE, LIMITER, SETTINGS
+from tuslog.logs import events
 from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
@@ -37,10 +39,11 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     """The root app. ``store``: the upload storage (default: a ``FileStore`` on
     TUSLOG_STORAGE_DIR; tests hand in a wrapped one to fake failures)."""
     quiet_malformed_requests()
+    events.install()
     fd_limit = raise_fd_limit()
     gate = RequestGate(request_limit(settings.max_connections, fd_limit))
     app = web.Application(
-        middlewares=[gate.middleware, client_ip_middleware],
+        middlewares=[gate.middleware, client_ip_middleware, access_log_middleware],
         client_max_size=_CLIENT_MAX_SIZE,
         # Bodies are stored exactly as sent: aiohttp must never inflate one (a
         # decompression bomb); tuslog.tus.app refuses encoded bodies with a clear 415.
@@ -53,9 +56,11 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.cleanup_ctx.append(_engine(store or FileStore(settings.storage_dir)))
     app.on_startup.append(_announce_capacity(fd_limit, gate.limit))
     app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(add_request_id)
     app.on_shutdown.append(_stop_receiving)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", serve_metrics)
     uploaders.add_routes(app.router)
     app.router.add_route("*", "/files", collection_without_slash, expect_handler=expect_continue)
     app.add_subapp("/files", create_tus_app())

@@ -69,6 +69,24 @@ class Settings(BaseSettings):
         parse_duration(60), description="Idle time per body read before a PATCH is cut"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as `text` or `json` (one object per line)"
+    )
+    listen_backlog: int = Field(
+        2048, ge=16, le=65535, description="Connections the kernel queues before `serve` accepts"
+    )
+    metrics_networks: Annotated[list[Network], NoDecode, BeforeValidator(_split_list)] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")],
+        description="CIDRs (real client address) that may read `/metrics` (comma-separated)",
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that may read `/metrics` from any address"
+    )
+    retention_days: int = Field(
+        0,
+        ge=0,
+        description="Delete the archives of tickets resolved this many days ago (0: never)",
+    )
     janitor_interval: Duration = Field(
         parse_duration(60), description="How often the janitor looks for expired uploads"
     )
@@ -148,6 +166,11 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
@@ -195,7 +218,16 @@ class Settings(BaseSettings):
             raise ValueError("each key needs at least 32 characters (e.g. openssl rand -hex 32)")
         return value
 
-    @field_validator("trusted_proxies", mode="after")
+    @field_validator("metrics_token", mode="after")
+    @classmethod
+    def _check_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 24:
+            raise ValueError("use at least 24 characters (e.g. openssl rand -hex 24)")
+        return value
+
+    @field_validator("trusted_proxies", "metrics_networks", mode="after")
     @classmethod
     def _normalise_networks(cls, value: list[Any]) -> list[Network]:
         return [ip_network(str(item), strict=False) for item in value]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from tuslog import __version__
-from tuslog.cli import server, tickets, tokens, uploads, values
+from tuslog.cli import backup, doctor, server, tickets, tokens, uploads, values
 from tuslog.cli.output import EXIT_USAGE
 
 DESCRIPTION = """\
@@ -75,6 +75,22 @@ def _server(sub: "argparse._SubParsersAction[_Parser]") -> None:
     serve.set_defaults(func=server.serve)
     _command(sub, "migrate", server.migrate, "bring the database schema up to date", json=False)
     _command(sub, "storage", uploads.storage, "show the storage: size, free, promised, reserve")
+    _ops(sub)
+
+
+def _ops(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    checkup = _command(
+        sub,
+        "doctor",
+        doctor.doctor,
+        "check configuration, database, migrations, storage and that rows and files agree",
+        epilog="exit codes: 0 healthy (warnings allowed), 1 problems found",
+    )
+    checkup.add_argument("--fix", action="store_true", help="repair what is safe, say what")
+    checkup.add_argument(
+        "--deep", action="store_true", help="also re-hash every finished upload (slow)"
+    )
+    backup.add_commands(sub, _command)
 
 
 def _tickets(sub: "argparse._SubParsersAction[_Parser]") -> None:

@@ -5,7 +5,7 @@ import asyncio
 import sys
 
 from tuslog import __version__
-from tuslog.cli import runtime, supervisor
+from tuslog.cli import runtime
 from tuslog.cli.output import CommandError
 from tuslog.http.client import listen_url
 from tuslog.settings import Settings, load_settings
@@ -23,8 +23,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         for key, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
         if value is not None
     }
+    from tuslog.cli import workers  # gunicorn: only this command needs it
+    from tuslog.logs import config as log_config
+
     settings = load_settings(**overrides)
-    supervisor.configure_logging(settings.log_level)
+    log_config.configure(settings.log_level, settings.log_format)
     migrate(args, settings)
     try:
         FileStore(settings.storage_dir).prepare()
@@ -33,10 +36,14 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         raise CommandError(
             f"Cannot use {settings.storage_dir} (TUSLOG_STORAGE_DIR): {exc.strerror or exc}"
         ) from exc
-    if settings.workers > 1:
-        sys.exit(supervisor.supervise(settings, overrides))
-    banner = f"tuslog {__version__} serving on {listen_url(settings.host, settings.port)}"
+    workers_shown = f"{settings.workers} worker" + ("s" if settings.workers > 1 else "")
+    banner = (
+        f"tuslog {__version__} serving on {listen_url(settings.host, settings.port)} "
+        f"({workers_shown})"
+    )
     try:
-        supervisor.run_worker(settings, reuse_port=False, announce=banner)
-    except supervisor.ListenError as exc:
+        status = workers.run(settings, banner)
+    except workers.ListenError as exc:
         raise CommandError(str(exc)) from exc
+    if status:
+        sys.exit(status)

@@ -93,7 +93,7 @@ async def list_all(session: AsyncSession) -> list[Ticket]:
 async def resolve(session: AsyncSession, number: str, *, actor: str) -> Ticket:
     ticket = await get(session, number)
     if ticket.status is not TicketStatus.RESOLVED:
-        ticket.status = TicketStatus.RESOLVED
+        ticket.status, ticket.resolved_at = TicketStatus.RESOLVED, utcnow()
         audit.record(session, actor, "ticket.resolved", ticket.number)
     return ticket
 
@@ -101,7 +101,7 @@ async def resolve(session: AsyncSession, number: str, *, actor: str) -> Ticket:
 async def reopen(session: AsyncSession, number: str, *, actor: str) -> Ticket:
     ticket = await get(session, number)
     if ticket.status is not TicketStatus.OPEN:
-        ticket.status = TicketStatus.OPEN
+        ticket.status, ticket.resolved_at = TicketStatus.OPEN, None
         audit.record(session, actor, "ticket.reopened", ticket.number)
     return ticket
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tuslog import metrics
 from tuslog.storage.store import Space, StorageFullError, is_disk_full, is_upload_id
 
 _SYNC_FILE_RANGE_WRITE = 2
@@ -77,7 +78,7 @@ class FileWriter:
                     raise
 
     def sync(self) -> None:
-        with self._using() as fd:
+        with self._using() as fd, metrics.get().fsync_seconds.time():
             os.fdatasync(fd)
 
     def start_writeback(self, position: int, length: int) -> None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from tuslog import errors
+from tuslog import errors, metrics
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +136,13 @@ class UploadLocks:
             if self._first_in_line(upload_id, ticket):
                 held = self._flock(upload_id)
                 if held is not None:
+                    metrics.lock_takeover(True, "released")
                     return held
                 local = self._held.get(upload_id)
                 if local is not None:  # again at every poll: it may only now listen
                     local.request_release(why)
             if time.monotonic() >= deadline:
+                metrics.lock_takeover(True, "timed_out")
                 raise errors.UPLOAD_LOCKED()
             await asyncio.sleep(_POLL_SECONDS)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tuslog import errors
+from tuslog import errors, metrics
 from tuslog.db.database import Database
 from tuslog.db.models import Upload, UploadToken
 from tuslog.http.client import client_ip
@@ -34,6 +34,7 @@ async def check_token(database: Database, limiter: FailureLimiter, who: Caller) 
     without one, unless its token succeeded here recently."""
     reservation = limiter.reserve(who.ip)
     if reservation is None and not limiter.known_good(who.token):
+        metrics.get().auth_limited.inc()
         raise errors.RATE_LIMITED(retry_after=limiter.retry_after(who.ip) or 1)
     async with database.session() as session:
         record = await tokens.authenticate(session, who.token)  # raises: stays counted

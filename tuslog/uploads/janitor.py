@@ -18,7 +18,9 @@ from datetime import timedelta
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
+from tuslog import metrics
 from tuslog.db.models import Lease, UploadState, utcnow
+from tuslog.services import retention
 from tuslog.uploads import records
 from tuslog.uploads.ending import Ending
 from tuslog.uploads.parts import Parts
@@ -77,10 +79,37 @@ class Janitor:
             expired += await self._ending.end(
                 upload_id, UploadState.EXPIRED, "janitor", None, wait=False
             )
+        await self.apply_retention()
         if utcnow() >= self._next_leftover_sweep:
             await self.remove_leftovers()
             self._next_leftover_sweep = utcnow() + LEFTOVER_SWEEP_INTERVAL
         return expired
+
+    async def apply_retention(self) -> int:
+        """Delete the archives of tickets resolved ``TUSLOG_RETENTION_DAYS`` ago, each
+        through ``Ending.end`` (state deleted, audited, bytes removed); returns how many.
+        A busy upload (a request on it right now) is left for the next pass."""
+        days = self._parts.settings.retention_days
+        async with self._db.session() as session:
+            due = await retention.due(session, utcnow(), days)
+        deleted = 0
+        for ticket in due:
+            ended = 0
+            for upload_id in ticket.upload_ids:
+                ended += await self._ending.end(
+                    upload_id, UploadState.DELETED, retention.ACTOR, None, wait=False
+                )
+            if ended:
+                async with self._db.begin() as session:
+                    retention.record_applied(session, ticket, ended, days)
+                log.info(
+                    "retention: deleted %d archive(s) of ticket %s, resolved %s",
+                    ended,
+                    ticket.number,
+                    ticket.resolved_at.date().isoformat(),
+                )
+            deleted += ended
+        return deleted
 
     async def remove_leftovers(self) -> int:
         """Delete the data files of expired and terminated uploads; returns how many were
@@ -148,6 +177,7 @@ class Janitor:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                metrics.get().janitor_errors.inc()
                 log.exception("janitor pass failed; will retry")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self._interval.total_seconds())

@@ -6,8 +6,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tuslog import errors
+from tuslog import errors, metrics
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
+from tuslog.logs import operations as oplog
 from tuslog.services import tokens
 from tuslog.storage.locks import HeldLock
 from tuslog.storage.store import is_upload_id
@@ -211,6 +212,7 @@ class Reception:
                 headers=offset_header,
             )
         received = await self._run_receiver(upload, held, source, checksum, bound.limit)
+        metrics.get().bytes_received.inc(received.offset - upload.offset)
         upload.offset = received.offset
         offset_header = {"Upload-Offset": str(upload.offset)}
         if received.revoked:
@@ -223,6 +225,7 @@ class Reception:
         if received.stop is Stop.TOO_LARGE and room is not None:
             raise room.refusal(bound.reason, offset_header)
         if received.stop is not None:
+            await oplog.stopped(self._parts, upload.id, received.stop, received.offset)
             raise _stop_error(received, offset_header)
         return upload
 

@@ -269,7 +269,16 @@ def _audit_completion(
     action = {UploadState.CORRUPT: "upload.corrupt", UploadState.VERIFIED: "upload.verified"}.get(
         state, "upload.completed"
     )
-    audit.record(session, actor, action, upload.id, client_ip, sha256=sha256, length=upload.length)
+    audit.record(
+        session,
+        actor,
+        action,
+        upload.id,
+        client_ip,
+        sha256=sha256,
+        length=upload.length,
+        state=state.value,
+    )
 
 
 async def record_verification(session: AsyncSession, upload: Upload, sha256: str) -> bool:
