@@ -51,7 +51,7 @@ async def test_forwarded_headers_ignored_without_trust(
     aiohttp_client, database_url, tmp_path
 ) -> None:
     location = await _location(aiohttp_client, database_url, tmp_path)
-    assert location.startswith("http://127.0.0.1:")
+    assert location.startswith("/files/")  # relative: nobody trusted said where
 
 
 async def test_forwarded_headers_used_from_trusted_proxy(
@@ -112,7 +112,7 @@ async def test_a_strange_host_header_is_not_echoed(aiohttp_client, database_url,
     response = await tus.create(client, issued.auth, 10, Host='a"b<script>')
     assert response.status == 201
     location = str(response.headers["Location"])
-    assert location.startswith(f"http://127.0.0.1:{client.port}/files/"), location
+    assert location.startswith("/files/"), location  # relative, the Host never echoed
 
 
 async def test_public_url_with_a_path_prefixes_every_link(

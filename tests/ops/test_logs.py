@@ -112,22 +112,25 @@ async def test_forged_forwarded_for_from_an_untrusted_peer_is_ignored(
 
 
 async def test_garbage_gzip_body_is_one_quiet_line(client: Any, configured: Any) -> None:
+    """aiohttp never inflates a body here (tuslog.app), so a garbage gzip body is an
+    ordinary request with a body nobody reads: one access line each, no error."""
     lines = configured("text")
+    statuses = []
     for path in (b"/healthz", b"/files/", b"/no-such-page"):
         reader, writer = await asyncio.open_connection(client.host, client.port)
         writer.write(
             b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
-            b"Tus-Resumable: 1.0.0\r\nContent-Length: 20\r\n\r\n" + b"x" * 20
+            b"Tus-Resumable: 1.0.0\r\nContent-Length: 20\r\nConnection: close\r\n\r\n"
+            + b"\x1f\x8b" + b"x" * 18
         )
         await writer.drain()
-        await asyncio.wait_for(reader.read(), 10)
+        statuses.append(int((await asyncio.wait_for(reader.readline(), 10)).split()[1]))
         writer.close()
     await asyncio.sleep(0.2)
     written = lines.read()
     assert not [line for line in written if " ERROR " in line or "Traceback" in line], written
-    quiet = [line for line in written if "malformed request" in line]
-    assert len(quiet) == 3 and all(" INFO " in line for line in quiet)
-    assert all("gzip" in line for line in quiet)
+    assert all(status < 500 for status in statuses), statuses
+    assert statuses[1] == 415  # the tus endpoint says to send the bytes as they are
 
 
 @pytest.fixture
@@ -212,7 +215,7 @@ async def test_lifecycle_events_are_lines_of_their_own(
         await database.dispose()
     events = [json.loads(line) for line in lines.read() if '"tuslog.events"' in line]
     names = [event["event"] for event in events]
-    assert names[:2] == ["upload.created", "upload.completed"], names
+    assert names[:2] == ["upload.created", "upload.verified"], names
     assert "token.revoked" in names
     completed = events[1]
     assert completed["detail_state"] == "verified" and completed["subject"] == path[-32:]

@@ -114,7 +114,7 @@ def test_workers_agree(settings: Settings, tmp_path: Path) -> None:
             )
             assert created.status_code == 201
             requests.patch(
-                created.headers["Location"],
+                server.url + created.headers["Location"],  # relative: no public URL
                 data=b"hello",
                 headers={
                     **token.auth,

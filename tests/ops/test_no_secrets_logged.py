@@ -72,7 +72,7 @@ def _server_scenario(settings: Settings, tmp_path: Path) -> tuple[list[str], str
         created = requests.post(
             f"{server.url}/files/", headers={**auth, "Upload-Length": "11"}, timeout=10
         )
-        location = created.headers["Location"]
+        location = server.url + created.headers["Location"]  # relative: no public URL
         requests.patch(
             location,
             data=b"hello world",

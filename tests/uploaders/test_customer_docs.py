@@ -87,7 +87,7 @@ def test_documented_stream_command_works(
     line = fill_in(documented_commands()[index], server, token, **dirs)
     result = customer.shell(f"{line} --chunk-size 128K", cwd=workdir)
     assert result.returncode == 0, result.output[-3000:]
-    assert "server:   sha256 matched" in result.stdout
+    assert "server:   verified" in result.stdout
     (upload,) = server.uploads(ticket)
     assert upload["state"] == "complete"
     assert upload["filename"] == ("logs dir.tar.gz" if index == 2 else "logs.tar.gz")

@@ -61,12 +61,14 @@ def _count(action: str, details: dict[str, Any]) -> None:
     instruments = metrics.get()
     if action == "upload.created":
         instruments.created.inc()
-    elif action in ("upload.completed", "upload.corrupt"):
+    elif action in ("upload.completed", "upload.verified", "upload.corrupt"):
+        # Every finished upload is completed; verified and corrupt ones also count as such
+        # (the audit action says which, and so does its state detail).
         instruments.completed.inc()
         state = details.get("state")
         if action == "upload.corrupt" or state == "corrupt":
             instruments.corrupt.inc()
-        elif state == "verified":
+        elif action == "upload.verified" or state == "verified":
             instruments.verified.inc()
     elif action in _ENDED:
         instruments.ended.labels(_ENDED[action]).inc()
