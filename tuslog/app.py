@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from tuslog.api.app import create_api_app, run_webhook_worker
 from tuslog.db.database import Database
 from tuslog.http import ops, uploaders
 from tuslog.http.client import client_ip_middleware
@@ -39,6 +40,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         _limit_share(settings), settings.auth_failure_window.total_seconds()
     )
     app.cleanup_ctx.append(_engine(store or FileStore(settings.storage_dir)))
+    app.cleanup_ctx.append(run_webhook_worker)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_stop_receiving)
     app.router.add_get("/healthz", ops.healthz)
@@ -46,6 +48,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     uploaders.add_routes(app.router)
     app.router.add_route("*", "/files", collection_without_slash, expect_handler=expect_continue)
     app.add_subapp("/files", create_tus_app())
+    app.add_subapp("/api/v1", create_api_app())
     return app
 
 
