@@ -1,6 +1,7 @@
 """API test fixtures: the app under aiohttp's test client, staff users and API keys of
 every scope, and a client that checks every answer against the OpenAPI document."""
 
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -145,3 +146,38 @@ async def keys(settings: Settings) -> Keys:
 async def api(aiohttp_client: Any, settings: Settings, keys: Keys) -> AsyncIterator[ApiClient]:
     client = await aiohttp_client(create_app(settings))
     yield ApiClient(client, keys.all_but_admin)
+
+
+async def upload_via_tus(
+    api: ApiClient, token: str, data: bytes, *, declare: bool = True, send: int | None = None
+) -> str:
+    """A real upload through the tus endpoint with an upload token; returns its id."""
+    from tests import tus
+
+    auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+    meta = {"filename": "host1 logs.tgz"}
+    if declare:
+        meta["sha256"] = hashlib.sha256(data).hexdigest()
+    path = await tus.create_path(api.client, auth, len(data), Upload_Metadata=tus.metadata(**meta))
+    body = data if send is None else data[:send]
+    if body:
+        response = await tus.patch(api.client, path, auth, 0, body)
+        assert response.status == 204, await response.text()
+    return path.rsplit("/", 1)[1]
+
+
+async def issued_token(api: ApiClient, number: str = "SR-1", **body: Any) -> dict[str, Any]:
+    created = await api.post("tickets", json={"number": number})
+    assert created.status in (201, 409)
+    response = await api.post(f"tickets/{number}/tokens", json=body)
+    assert response.status == 201, await response.text()
+    found: dict[str, Any] = await response.json()
+    return found
+
+
+def problem_of(body: dict[str, Any], status: int, code: str) -> dict[str, Any]:
+    """Checks the RFC 9457 shape and the code; returns the problem."""
+    assert body["status"] == status and body["code"] == code, body
+    assert body["type"] == f"/api/v1/docs#problem-{code}"
+    assert body["title"] and body["detail"]
+    return body
