@@ -4,8 +4,9 @@
      "data": {"ticket": "SR-1234", "upload": {…}, "details": {…}}}
 
 ``data.ticket`` is the ticket number when the event happened; ``data.upload`` the
-upload as it is at dispatch (a second or so later: its state may have moved on);
-``data.details`` what the audit event recorded (e.g. the SHA-256). Never a token.
+upload with the state the event means (its other fields as they are when the event is
+dispatched, usually within a second); ``data.details`` what the audit event recorded
+(e.g. the SHA-256). Never a token.
 """
 
 from datetime import UTC, datetime
@@ -48,4 +49,5 @@ async def build(session: AsyncSession, event: WebhookEvent) -> dict[str, Any]:
         if event.upload_id is not None:
             upload = await session.get(Upload, event.upload_id)
             data["upload"] = upload_data(upload) if upload is not None else {"id": event.upload_id}
+            data["upload"]["state"] = details.pop("state", data["upload"].get("state"))
     return {"type": event.type, "timestamp": rfc3339(event.at), "data": data}
