@@ -191,7 +191,7 @@ async def test_delete_removes_the_archives(api: ApiClient, settings: Settings) -
     data_files = [
         p
         for p in Path(settings.storage_dir).rglob("*")
-        if p.is_file() and first in p.name or second in p.name
+        if (p.is_file() and first in p.name) or second in p.name
     ]
     assert data_files
     response = await api.delete("tickets/SR-9")

@@ -3,7 +3,7 @@ reference library, retries after 500s, a dropped connection and a timeout, one s
 receiver not delaying another, event filters, re-sending, SSRF targets refused."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 

@@ -60,7 +60,8 @@ def _operation(method: str, path: str, spec: dict[str, Any], schemas: dict[str, 
     if spec["parameters"]:
         rows = "".join(
             f"<tr><td><code>{escape(p['name'])}</code></td><td>{p['in']}</td>"
-            f"<td>{escape(_type_of(p['schema']))}</td><td>{escape(p.get('description', ''))}</td></tr>"
+            f"<td>{escape(_type_of(p['schema']))}</td>"
+            f"<td>{escape(p.get('description', ''))}</td></tr>"
             for p in spec["parameters"]
         )
         parts.append(
@@ -126,6 +127,7 @@ def render(document_json: str) -> str:
         "exponential back-off. Every finished upload raises <code>upload.completed</code>; "
         "one whose client declared a SHA-256 also <code>upload.verified</code> or "
         "<code>upload.corrupt</code>. Payloads never contain a token.</p>"
-        f'<h2 id="errors">Errors</h2><p>Problem documents carry one of these codes.</p>{_catalogue()}'
+        '<h2 id="errors">Errors</h2><p>Problem documents carry one of these codes.</p>'
+        f"{_catalogue()}"
         f'<h2 id="schemas">Schemas</h2>{models}'
     )
