@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tuslog import errors
 from tuslog.api import problems
@@ -209,6 +210,9 @@ async def problem_middleware(
         return problems.http_exception(exc, instance)
     except OSError as exc:
         return await _storage_problem(request, exc, instance)
+    except (OperationalError, InterfaceError) as exc:
+        problems.log.error("API %s %s: database unusable: %s", request.method, instance, exc)
+        return problems.render(errors.DATABASE_UNAVAILABLE(retry_after=5), instance)
     except Exception:
         problems.log.exception("API %s %s failed", request.method, request.path)
         return problems.render(errors.INTERNAL_ERROR(), instance)

@@ -54,6 +54,7 @@ LEASE_NAME = "webhooks"
 POLL_SECONDS = 1.0
 STORAGE_CHECK_SECONDS = 60.0
 MAX_BACKOFF = timedelta(hours=1)
+LEASE_DURATION = timedelta(seconds=30)  # another process takes over this long after a crash
 _MAX_IN_FLIGHT = 16
 _RESPONSE_CAP = 4096  # bytes of an answer read (for the error message), never more
 _DISPATCH_BATCH = 200
@@ -86,6 +87,7 @@ class WebhookWorker:
         self._storage_status: str | None = None
         self._next_storage_check = 0.0
         self._http: aiohttp.ClientSession | None = None
+        self._renew_at = 0.0
 
     async def run_forever(self, stopping: asyncio.Event) -> None:
         timeout = aiohttp.ClientTimeout(total=self._settings.webhook_timeout.total_seconds())
@@ -103,11 +105,19 @@ class WebhookWorker:
             finally:
                 await self._stop()
 
+    async def _holds_lease(self) -> bool:
+        """Renew the lease only when a third of it is left: not a write per poll."""
+        if time.monotonic() < self._renew_at:
+            return True
+        if not await leases.take(self._db, LEASE_NAME, self.holder, LEASE_DURATION):
+            return False
+        self._renew_at = time.monotonic() + LEASE_DURATION.total_seconds() * 2 / 3
+        return True
+
     async def _loop(self, stopping: asyncio.Event) -> None:
-        lease_for = timedelta(seconds=max(30.0, POLL_SECONDS * 30))
         while not stopping.is_set():
             try:
-                if await leases.take(self._db, LEASE_NAME, self.holder, lease_for):
+                if await self._holds_lease():
                     await self.pass_once()
             except asyncio.CancelledError:
                 raise
@@ -180,9 +190,11 @@ class WebhookWorker:
             due = (
                 await session.execute(
                     select(WebhookDelivery.endpoint_id, func.min(WebhookDelivery.id))
+                    .join(WebhookEndpoint, WebhookDelivery.endpoint_id == WebhookEndpoint.id)
                     .where(
                         WebhookDelivery.status == DeliveryStatus.PENDING,
                         WebhookDelivery.next_attempt_at <= utcnow(),
+                        WebhookEndpoint.enabled.is_(True),  # a disabled one keeps its queue
                     )
                     .group_by(WebhookDelivery.endpoint_id)
                 )
