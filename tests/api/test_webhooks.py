@@ -281,3 +281,52 @@ async def test_storage_low_fires_once(
     assert storage["available"] == max(
         storage["free"] - storage["reserve"] - storage["promised"], 0
     )
+
+
+async def test_old_events_are_pruned_unless_a_delivery_waits(settings: Settings) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from tuslog.db.database import Database
+    from tuslog.db.models import (
+        DeliveryStatus,
+        WebhookDelivery,
+        WebhookEndpoint,
+        WebhookEvent,
+        utcnow,
+    )
+
+    db = Database(settings.database_url)
+    try:
+        old = utcnow() - timedelta(days=31)
+        async with db.begin() as session:
+            endpoint = WebhookEndpoint(url="http://127.0.0.1:9/", secret="plain:whsec_x", events=[])
+            session.add(endpoint)
+            await session.flush()
+            for n, status in enumerate(
+                (DeliveryStatus.DELIVERED, DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+            ):
+                event = WebhookEvent(
+                    message_id=f"msg_{n}", type="ticket.resolved", dispatched_at=old, details={}
+                )
+                session.add(event)
+                await session.flush()
+                session.add(
+                    WebhookDelivery(
+                        endpoint_id=endpoint.id, event_id=event.id, status=status, last_error=""
+                    )
+                )
+            session.add(
+                WebhookEvent(
+                    message_id="msg_new", type="ticket.resolved", dispatched_at=utcnow(), details={}
+                )
+            )
+        worker = webhook_delivery.WebhookWorker(db, settings, None)
+        assert await worker.prune() == 2
+        async with db.session() as session:
+            kept = sorted(await session.scalars(select(WebhookEvent.message_id)))
+            deliveries = list(await session.scalars(select(WebhookDelivery.status)))
+        assert kept == ["msg_1", "msg_new"] and deliveries == [DeliveryStatus.PENDING]
+    finally:
+        await db.dispose()

@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from tuslog.db.database import Database
 from tuslog.db.models import (
@@ -54,6 +54,7 @@ LEASE_NAME = "webhooks"
 POLL_SECONDS = 1.0
 STORAGE_CHECK_SECONDS = 60.0
 MAX_BACKOFF = timedelta(hours=1)
+KEEP_EVENTS = timedelta(days=30)  # events and delivery records are kept this long
 LEASE_DURATION = timedelta(seconds=30)  # another process takes over this long after a crash
 _MAX_IN_FLIGHT = 16
 _RESPONSE_CAP = 4096  # bytes of an answer read (for the error message), never more
@@ -131,6 +132,7 @@ class WebhookWorker:
         if time.monotonic() >= self._next_storage_check:
             self._next_storage_check = time.monotonic() + STORAGE_CHECK_SECONDS
             await self.check_storage()
+            await self.prune()
         while await self.dispatch() == _DISPATCH_BATCH:
             pass
         await self.start_due()
@@ -299,6 +301,21 @@ class WebhookWorker:
                 )
                 .values(**values)
             )
+
+    async def prune(self) -> int:
+        """Forget events (with their delivery records) older than ``KEEP_EVENTS`` that
+        nothing waits for any more: the outbox must not grow forever."""
+        cutoff = utcnow() - KEEP_EVENTS
+        waiting = select(WebhookDelivery.event_id).where(
+            WebhookDelivery.status == DeliveryStatus.PENDING
+        )
+        async with self._db.begin() as session:
+            result = await session.execute(
+                delete(WebhookEvent).where(
+                    WebhookEvent.dispatched_at < cutoff, WebhookEvent.id.not_in(waiting)
+                )
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # --- 4. storage ---------------------------------------------------------------------
     async def check_storage(self) -> None:
