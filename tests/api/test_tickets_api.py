@@ -202,3 +202,22 @@ async def test_delete_removes_the_archives(api: ApiClient, settings: Settings) -
         assert upload["state"] == "deleted" and upload["ticket"] is None
     problem_of(await (await api.get("tickets/SR-9")).json(), 404, "ticket_not_found")
     problem_of(await (await api.delete("tickets/SR-9")).json(), 404, "ticket_not_found")
+
+
+async def test_a_chunked_body_is_read_whole_and_capped(api: ApiClient) -> None:
+    async def pieces(*parts: bytes):  # type: ignore[no-untyped-def]
+        for part in parts:
+            yield part
+
+    whole = await api.post(
+        "tickets",
+        data=pieces(b'{"number": "SR-', b'77", "title": "', b"x" * 200, b'"}'),
+        headers={"Content-Type": "application/json"},
+    )
+    assert whole.status == 201 and (await whole.json())["title"] == "x" * 200
+    huge = await api.post(
+        "tickets",
+        data=pieces(*([b" " * 16384] * 6), b'{"number": "SR-78"}'),
+        headers={"Content-Type": "application/json"},
+    )
+    problem_of(await huge.json(), 413, "body_too_large")

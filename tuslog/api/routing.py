@@ -142,7 +142,9 @@ async def _body(request: web.Request, model: type[Body] | None) -> BaseModel | N
         raise errors.JSON_REQUIRED()
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise errors.BODY_TOO_LARGE(f"A request body has at most {MAX_BODY} bytes.")
-    raw = await request.content.read(MAX_BODY + 1)
+    raw = b""
+    while len(raw) <= MAX_BODY and (chunk := await request.content.read(MAX_BODY + 1 - len(raw))):
+        raw += chunk  # a chunked body comes in pieces; never more than the cap is read
     if len(raw) > MAX_BODY:
         raise errors.BODY_TOO_LARGE(f"A request body has at most {MAX_BODY} bytes.")
     try:
