@@ -124,6 +124,7 @@ def test_events_written_while_the_server_is_down_are_delivered_after_it_starts(
         restarted.stop()
 
 
+@pytest.mark.slow
 def test_apikey_commands(settings: Settings, tmp_path: Path) -> None:
     asyncio.run(add_user(settings, "bob@example.com", UserRole.STAFF))
     server = _server(settings, tmp_path)

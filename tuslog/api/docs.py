@@ -7,6 +7,7 @@ import base64
 import functools
 import hashlib
 import json
+import re
 from html import escape
 from typing import Any
 
@@ -23,6 +24,14 @@ STYLE = (
 )
 STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 CSP = f"default-src 'none'; style-src '{STYLE_HASH}'; frame-ancestors 'none'"
+
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _text(markdown: str) -> str:
+    """Escaped text with the document's `code` spans as <code>."""
+    return _CODE.sub(r"<code>\1</code>", escape(markdown))
 
 
 def _type_of(schema: dict[str, Any]) -> str:
@@ -44,7 +53,7 @@ def _fields(schema: dict[str, Any]) -> str:
     required = set(schema.get("required", []))
     rows = "".join(
         f"<tr><td><code>{escape(name)}</code>{' (required)' if name in required else ''}</td>"
-        f"<td>{escape(_type_of(spec))}</td><td>{escape(spec.get('description', ''))}</td></tr>"
+        f"<td>{escape(_type_of(spec))}</td><td>{_text(spec.get('description', ''))}</td></tr>"
         for name, spec in schema.get("properties", {}).items()
     )
     return f"<table><tr><th>field</th><th>type</th><th>meaning</th></tr>{rows}</table>"
@@ -54,14 +63,14 @@ def _operation(method: str, path: str, spec: dict[str, Any], schemas: dict[str, 
     anchor = spec["operationId"]
     parts = [
         f'<h3 id="{anchor}"><span class="m">{method.upper()}</span> {escape(path)}</h3>',
-        f"<p><b>{escape(spec['summary'])}</b>. {escape(spec.get('description', ''))}</p>",
+        f"<p><b>{escape(spec['summary'])}</b>. {_text(spec.get('description', ''))}</p>",
         f"<p>Scope: <code>{escape(spec.get('x-scope', 'none (public)'))}</code></p>",
     ]
     if spec["parameters"]:
         rows = "".join(
             f"<tr><td><code>{escape(p['name'])}</code></td><td>{p['in']}</td>"
             f"<td>{escape(_type_of(p['schema']))}</td>"
-            f"<td>{escape(p.get('description', ''))}</td></tr>"
+            f"<td>{_text(p.get('description', ''))}</td></tr>"
             for p in spec["parameters"]
         )
         parts.append(
@@ -107,7 +116,7 @@ def render(document_json: str) -> str:
         if "properties" in schema
     )
     events = ", ".join(f"<code>{escape(event)}</code>" for event in EVENT_TYPES)
-    intro = escape(document["info"]["description"]).replace("\n\n", "</p><p>")
+    intro = _text(document["info"]["description"]).replace("\n\n", "</p><p>")
     return (
         "<!doctype html><html lang=en><meta charset=utf-8>"
         f"<title>tuslog REST API v1</title><style>{STYLE}</style>"
