@@ -75,6 +75,7 @@ def test_api_from_its_own_document(server: tuple[LiveServer, str], tmp_path: Pat
             "--report-dir",
             str(tmp_path),
         ],
+        cwd=tmp_path,  # its cache and reports stay out of the repository
         capture_output=True,
         text=True,
         timeout=900,
