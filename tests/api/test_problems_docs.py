@@ -64,3 +64,37 @@ async def test_the_reference_page(api: ApiClient) -> None:
         assert f'id="problem-{code}"' in page
     for event in ("upload.completed", "storage.low", "webhook-signature"):
         assert event in page
+
+
+async def test_audit_events_over_the_api(api: ApiClient, keys: object) -> None:
+    from tests.api.conftest import issued_token
+
+    await issued_token(api, "SR-5")
+    await api.post("tickets/SR-5/resolve")
+    admin = api.with_key(keys.admin)  # type: ignore[attr-defined]
+    page = await (await admin.get("audit-events", params={"limit": 2, "total": "true"})).json()
+    assert len(page["items"]) == 2 and page["total"] >= 3 and page["next_cursor"]
+    rest = await (await admin.get("audit-events", params={"cursor": page["next_cursor"]})).json()
+    ids = [e["id"] for e in page["items"] + rest["items"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
+    resolved = await (
+        await admin.get("audit-events?action=ticket.resolved,ticket.created&subject=SR-5")
+    ).json()
+    assert [e["action"] for e in resolved["items"]] == ["ticket.resolved", "ticket.created"]
+    assert resolved["items"][0]["actor"].startswith("staff@example.com (API key tlk_")
+    assert resolved["items"][0]["at"].endswith("Z")
+    mine = await (
+        await admin.get("audit-events", params={"actor": resolved["items"][0]["actor"]})
+    ).json()
+    assert {e["action"] for e in mine["items"]} >= {
+        "ticket.created",
+        "token.issued",
+        "ticket.resolved",
+    }
+    problem_of(
+        await (
+            await admin.get("audit-events?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z")
+        ).json(),
+        422,
+        "invalid_value",
+    )
