@@ -221,3 +221,42 @@ async def test_a_chunked_body_is_read_whole_and_capped(api: ApiClient) -> None:
         headers={"Content-Type": "application/json"},
     )
     problem_of(await huge.json(), 413, "body_too_large")
+
+
+async def test_nul_characters_are_refused_not_stored(api: ApiClient) -> None:
+    body = await api.post("tickets", json={"number": "SR-1", "title": "a\u0000b"})
+    assert body.status == 422 and (await body.json())["code"] == "validation_failed"
+    query = await api.get("tickets", params={"q": "a\x00b"})
+    assert query.status == 422
+    path = await api.get("tickets/SR%001")
+    problem_of(await path.json(), 404, "not_found")
+
+
+async def test_cursors_out_of_range_are_invalid_not_errors(api: ApiClient, keys: Any) -> None:
+    import base64
+    import json
+
+    def cursor(*values: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+    for bad in (
+        cursor("2026-01-01T00:00:00+00:00", 2**40),
+        cursor("0001-01-01T00:00:00+14:00", 1),
+        cursor("2026-01-01T00:00:00+00:00", -1),
+    ):
+        response = await api.get("tickets", params={"cursor": bad})
+        problem_of(await response.json(), 422, "invalid_value")
+    for webhook_id in ("999999999999", "٣"):
+        response = await api.with_key(keys.admin).get(f"webhooks/{webhook_id}")
+        problem_of(await response.json(), 404, "webhook_not_found")
+
+
+async def test_times_out_of_range_are_invalid_not_errors(api: ApiClient) -> None:
+    for query in (
+        "created_from=0001-01-01T00:00:00%2B14:00",
+        "created_to=9999-12-31T23:59:59-14:00",
+    ):
+        response = await api.get(f"tickets?{query}")
+        assert response.status == 422, await response.text()
+    uploads = await api.get("uploads?created_from=0001-01-01T00:00:00%2B14:00")
+    assert uploads.status == 422

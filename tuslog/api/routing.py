@@ -111,9 +111,27 @@ async def authenticate(request: web.Request, scope: str) -> apikeys.Caller:
     return caller
 
 
+def _has_nul(value: object) -> bool:
+    """NUL characters: no text column stores them (PostgreSQL refuses them outright)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _nul_error(name: str, location: str) -> problems.InvalidRequest:
+    message = "must not contain NUL characters"
+    return problems.InvalidRequest([FieldError(field=name, location=location, message=message)])
+
+
 def _query(request: web.Request, model: type[Query] | None) -> BaseModel | None:
     values: dict[str, str] = {}
     for name in request.query:
+        if _has_nul(name) or _has_nul(request.query.getall(name)):
+            raise _nul_error(name.replace("\x00", ""), "query")
         given = request.query.getall(name)
         if len(given) > 1:
             raise problems.InvalidRequest(
@@ -148,9 +166,11 @@ async def _body(request: web.Request, model: type[Body] | None) -> BaseModel | N
     if len(raw) > MAX_BODY:
         raise errors.BODY_TOO_LARGE(f"A request body has at most {MAX_BODY} bytes.")
     try:
-        json.loads(raw)
+        parsed = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise errors.BAD_REQUEST("The body is not valid JSON.") from None
+    if _has_nul(parsed):
+        raise _nul_error("(body)", "body")
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -168,6 +188,8 @@ def bind(operation: Operation) -> Callable[[web.Request], Awaitable[web.StreamRe
     """The aiohttp handler of an operation: checks, then the operation's handler."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if any(_has_nul(value) for value in request.match_info.values()):
+            raise errors.NOT_FOUND("No such object.")
         caller = None
         if operation.scope is not None:
             caller = await authenticate(request, operation.scope)

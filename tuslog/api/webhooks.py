@@ -6,7 +6,7 @@ from tuslog import errors
 from tuslog.api import schemas
 from tuslog.api.routing import Call, Operation, Reply
 from tuslog.db.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from tuslog.services import webhooks
+from tuslog.services import paging, webhooks
 from tuslog.services.apikeys import ADMIN
 from tuslog.services.totp_cipher import TotpCipher
 from tuslog.services.webhook_targets import check_resolves
@@ -18,7 +18,7 @@ def _cipher(call: Call[Any, Any]) -> TotpCipher:
 
 def _id(call: Call[Any, Any], name: str) -> int:
     value = call.path(name)
-    if not value.isdigit() or len(value) > 12:
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= paging.MAX_ID:
         raise (errors.WEBHOOK_NOT_FOUND if name == "webhook_id" else errors.DELIVERY_NOT_FOUND)()
     return int(value)
 
