@@ -87,11 +87,12 @@ def like_pattern(text: str) -> str:
 
 def check_range(start: datetime | None, end: datetime | None, name: str) -> None:
     for moment in (start, end):
-        if moment is not None and moment.tzinfo is None:
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
             raise errors.INVALID_VALUE(f"{name}: give a time zone (e.g. Z for UTC).")
         try:
-            if moment is not None:
-                moment.astimezone(UTC)
+            moment.astimezone(UTC)
         except OverflowError:
             raise errors.INVALID_VALUE(f"{name}: {moment.isoformat()} is out of range.") from None
     if start is not None and end is not None and start > end:
