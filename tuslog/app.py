@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from tuslog.api.app import create_api_app, run_webhook_worker
 from tuslog.db.database import Database
 from tuslog.http import ops, uploaders
 from tuslog.http.capacity import RequestGate, raise_fd_limit, request_limit
@@ -55,6 +56,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     app.cleanup_ctx.append(_engine(store or FileStore(settings.storage_dir)))
     app.on_startup.append(_announce_capacity(fd_limit, gate.limit))
+    app.cleanup_ctx.append(run_webhook_worker)
     app.on_response_prepare.append(add_security_headers)
     app.on_response_prepare.append(add_request_id)
     app.on_shutdown.append(_stop_receiving)
@@ -65,6 +67,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_route("*", "/files", collection_without_slash, expect_handler=expect_continue)
     app.add_subapp("/files", create_tus_app())
     mount_web(app)
+    app.add_subapp("/api/v1", create_api_app())
     return app
 
 

@@ -221,3 +221,45 @@ TOTP_KEY_MISSING = _define(
     503,
     "Two-factor secrets cannot be read: TUSLOG_TOTP_KEYS lacks the key they were stored with.",
 )
+
+# --- REST API (tuslog.api, tuslog.services.apikeys, .webhooks) ----------------------------
+API_KEY_INVALID = _define(
+    "api_key_invalid",
+    401,
+    "API key missing, unknown, expired or revoked. Send Authorization: Bearer <API key> "
+    "(tlk_…); upload tokens (tlu_…) are not accepted here.",
+    headers={"WWW-Authenticate": 'Bearer realm="tuslog-api"'},
+)
+API_AUTH_LOCKED = _define(
+    "api_auth_locked", 429, "Too many failed API key attempts from this address; wait and retry."
+)
+SCOPE_MISSING = _define("scope_missing", 403, "This API key lacks the scope this call needs.")
+NOT_FOUND = _define("not_found", 404, "No such API endpoint; see /api/v1/docs.")
+VALIDATION_FAILED = _define(
+    "validation_failed", 422, "The request has invalid or unknown fields; see errors."
+)
+JSON_REQUIRED = _define(
+    "json_required", 415, "Send the request body as JSON (Content-Type: application/json)."
+)
+BODY_TOO_LARGE = _define("body_too_large", 413, "The request body is too large for this API.")
+PRECONDITION_FAILED = _define(
+    "precondition_failed",
+    412,
+    "If-Match does not match the current ETag: someone changed this meanwhile. GET it "
+    "again, reapply your change and send the new ETag.",
+)
+PRECONDITION_REQUIRED = _define(
+    "precondition_required",
+    428,
+    "Send If-Match with the ETag from your last GET, so that no one's change is overwritten.",
+)
+API_KEY_NOT_FOUND = _define("api_key_not_found", 404, "No such API key.")
+WEBHOOK_NOT_FOUND = _define("webhook_not_found", 404, "No such webhook endpoint.")
+DELIVERY_NOT_FOUND = _define("delivery_not_found", 404, "No such webhook delivery.")
+WEBHOOK_TARGET_REFUSED = _define(
+    "webhook_target_refused",
+    422,
+    "Webhook URLs must be http(s) and reach a public address; private, loopback and "
+    "link-local ones only when TUSLOG_WEBHOOK_ALLOWED_NETWORKS includes them.",
+)
+INTERNAL_ERROR = _define("internal_error", 500, "Internal server error; retry shortly.")

@@ -160,6 +160,45 @@ class Settings(BaseSettings):
             "encrypts; 32+ characters each, e.g. `openssl rand -hex 32`); unset: unencrypted"
         ),
     )
+    api_auth_failure_limit: int = Field(
+        20,
+        ge=1,
+        description=(
+            "Failed API key attempts per client IP (IPv6: per /64) within "
+            "`TUSLOG_SIGNIN_FAILURE_WINDOW` before the API answers 429"
+        ),
+    )
+    storage_low_space: Size = Field(
+        parse_size("10G"),
+        description=(
+            "Storage status is `low` (and a `storage.low` webhook fires) when less than "
+            "this is left for new uploads"
+        ),
+    )
+    webhook_timeout: Duration = Field(
+        parse_duration(10),
+        gt=timedelta(0),
+        description="How long one webhook delivery may take (connect to last response byte)",
+    )
+    webhook_retry_base: Duration = Field(
+        parse_duration(10),
+        gt=timedelta(0),
+        description="Wait before a webhook's first retry; it doubles each time, up to 1h",
+    )
+    webhook_retry_for: Duration = Field(
+        parse_duration("24h"),
+        gt=timedelta(0),
+        description="A webhook delivery that has not succeeded this long after the event fails",
+    )
+    webhook_allowed_networks: Annotated[list[Network], NoDecode, BeforeValidator(_split_list)] = (
+        Field(
+            default_factory=list,
+            description=(
+                "CIDRs that webhooks may reach although private, loopback or link-local "
+                "(comma-separated; e.g. `10.1.2.0/24` for an on-premises help desk)"
+            ),
+        )
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -227,7 +266,9 @@ class Settings(BaseSettings):
             raise ValueError("use at least 24 characters (e.g. openssl rand -hex 24)")
         return value
 
-    @field_validator("trusted_proxies", "metrics_networks", mode="after")
+    @field_validator(
+        "trusted_proxies", "metrics_networks", "webhook_allowed_networks", mode="after"
+    )
     @classmethod
     def _normalise_networks(cls, value: list[Any]) -> list[Network]:
         return [ip_network(str(item), strict=False) for item in value]

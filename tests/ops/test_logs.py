@@ -121,7 +121,8 @@ async def test_garbage_gzip_body_is_one_quiet_line(client: Any, configured: Any)
         writer.write(
             b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
             b"Tus-Resumable: 1.0.0\r\nContent-Length: 20\r\nConnection: close\r\n\r\n"
-            + b"\x1f\x8b" + b"x" * 18
+            + b"\x1f\x8b"
+            + b"x" * 18
         )
         await writer.drain()
         statuses.append(int((await asyncio.wait_for(reader.readline(), 10)).split()[1]))

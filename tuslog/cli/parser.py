@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from tuslog import __version__
-from tuslog.cli import backup, doctor, server, tickets, tokens, uploads, values
+from tuslog.cli import apikeys, backup, doctor, server, tickets, tokens, uploads, values
 from tuslog.cli.output import EXIT_USAGE
 
 DESCRIPTION = """\
@@ -177,6 +177,29 @@ def _uploads(sub: "argparse._SubParsersAction[_Parser]") -> None:
     _yes(delete)
 
 
+def _apikeys(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    group = sub.add_parser(
+        "apikey", help="create, list and revoke API keys for the REST API"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    create = _command(group, "create", apikeys.create, "create an API key (printed once)")
+    create.add_argument("--user", required=True, help="the staff user (email) the key acts as")
+    create.add_argument(
+        "--scopes",
+        required=True,
+        type=apikeys.scopes,
+        help="comma-separated: read, write, download, admin (admin allows everything and "
+        "needs an administrator as the owner)",
+    )
+    create.add_argument(
+        "--expires", type=values.lifetime, help="lifetime, e.g. 90d (default: none)"
+    )
+    create.add_argument("--name", default="", help="what the key is for, e.g. Zendesk")
+    listing = _command(group, "list", apikeys.list_, "list API keys (never the keys themselves)")
+    listing.add_argument("--user", help="only this user's keys")
+    revoke = _command(group, "revoke", apikeys.revoke, "revoke an API key; refused at once")
+    revoke.add_argument("prefix", help="the key's prefix, e.g. tlk_abcd2345 (or the key)")
+
+
 def build() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tuslog", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
@@ -189,4 +212,5 @@ def build() -> argparse.ArgumentParser:
     _tickets(sub)
     _tokens(sub)
     _uploads(sub)
+    _apikeys(sub)
     return parser

@@ -61,10 +61,25 @@ def _ticket_of(upload_id: str) -> ScalarSelect[str]:
     )
 
 
+# The upload's state that an action means (the payload's upload.state): the row may have
+# moved on by the time the event is dispatched.
+_STATE_OF: dict[str, str] = {
+    "upload.created": "receiving",
+    "upload.completed": "complete",
+    "upload.verified": "verified",
+    "upload.corrupt": "corrupt",
+    "upload.expired": "expired",
+    "upload.deleted": "deleted",
+}
+
+
 def add(session: AsyncSession, action: str, subject: str, details: dict[str, Any]) -> None:
     for event_type in _RAISED_BY.get(action, ()):
+        kept = dict(details)
+        if action in _STATE_OF:
+            kept["state"] = _STATE_OF[action]
         event = WebhookEvent(
-            message_id=new_message_id(), type=event_type, subject=subject, details=details
+            message_id=new_message_id(), type=event_type, subject=subject, details=kept
         )
         if event_type.startswith("upload."):
             event.upload_id = subject

@@ -23,6 +23,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from tuslog import errors
 
 T = TypeVar("T")
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the schema
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -59,7 +60,12 @@ def decode(cursor: str | None, id_type: type[int] | type[str]) -> Position | Non
         at = datetime.fromisoformat(at_text)
         if at.tzinfo is None or not isinstance(row_id, id_type) or isinstance(row_id, bool):
             raise ValueError("bad cursor")
-    except (ValueError, TypeError, UnicodeError):
+        at = at.astimezone(UTC)
+        if isinstance(row_id, int) and not 0 <= row_id <= MAX_ID:
+            raise ValueError("bad cursor")
+        if isinstance(row_id, str) and len(row_id) > 64:
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError, UnicodeError, OverflowError):
         raise errors.INVALID_VALUE(
             "cursor: not a cursor of this listing; pass next_cursor from the previous page "
             "unchanged, or leave it out for the first page."
@@ -81,8 +87,14 @@ def like_pattern(text: str) -> str:
 
 def check_range(start: datetime | None, end: datetime | None, name: str) -> None:
     for moment in (start, end):
-        if moment is not None and moment.tzinfo is None:
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
             raise errors.INVALID_VALUE(f"{name}: give a time zone (e.g. Z for UTC).")
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise errors.INVALID_VALUE(f"{name}: {moment.isoformat()} is out of range.") from None
     if start is not None and end is not None and start > end:
         raise errors.INVALID_VALUE(f"{name}: the range's start is after its end.")
 

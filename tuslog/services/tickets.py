@@ -9,7 +9,8 @@ handles the rows.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,7 +119,7 @@ async def stop_new_uploads(session: AsyncSession, ticket_id: int) -> None:
     says so: 410), not with a 401 that would race with that."""
     now = utcnow()
     await session.execute(
-        update(UploadToken)
+        update_rows(UploadToken)
         .where(UploadToken.ticket_id == ticket_id, UploadToken.expires_at > now)
         .values(expires_at=now)
     )
@@ -197,3 +198,25 @@ async def search(
         with_total=with_total,
     )
     return paging.Page([row[0] for row in rows], next_cursor, total)
+
+
+async def update(
+    session: AsyncSession,
+    number: str,
+    *,
+    title: str | None = None,
+    platform: str | None = None,
+    actor: str,
+    client_ip: str | None = None,
+) -> Ticket:
+    """Change a ticket's title and/or platform (one line each, as ``create`` stores)."""
+    ticket = await get(session, number)
+    changes: dict[str, str] = {}
+    for name, value in (("title", title), ("platform", platform)):
+        if value is not None and one_line(value) != getattr(ticket, name):
+            setattr(ticket, name, one_line(value))
+            changes[name] = one_line(value)
+    if changes:
+        audit.record(session, actor, "ticket.updated", ticket.number, client_ip, **changes)
+        await session.flush()
+    return ticket
