@@ -190,7 +190,7 @@ def start_server(
         try:
             if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return LiveServer(url, port, env, process, log_path)
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted before a worker is up
             pass
         time.sleep(0.1)
     process.kill()

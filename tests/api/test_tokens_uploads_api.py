@@ -18,8 +18,10 @@ async def test_issue_shows_the_token_once_with_commands(api: ApiClient) -> None:
     token = issued["token"]
     assert token.startswith(issued["prefix"] + "_") and issued["prefix"].startswith("tlu_")
     assert (issued["max_uses"], issued["uses"], issued["max_bytes"]) == (3, 0, 10**9)
-    assert token in issued["commands"]["sh"] and "uploader.sh" in issued["commands"]["sh"]
-    assert token in issued["commands"]["python"]
+    commands = issued["commands"]
+    assert token not in commands["sh"] and "uploader.sh" in commands["sh"]  # asks for it
+    assert token in commands["sh_with_token"] and commands["browser"].endswith(f"#{token}")
+    assert token not in commands["python"] and token in commands["python_with_token"]
     assert issued["browser_url"].endswith(f"/upload#{token}")
     for path in (
         "tokens",

@@ -148,8 +148,19 @@ class Token(Out):
 
 
 class UploaderCommands(Out):
-    sh: str = Field(description="For any machine with sh and curl.")
-    python: str = Field(description="For machines with Python 3.8+.")
+    """The first forms keep the token off the command line (the uploader asks for it, or
+    reads it from token.txt): send the token separately."""
+
+    sh: str = Field(description="For any machine with sh and curl; asks for the token.")
+    python: str = Field(description="For machines with Python 3.8+; asks for the token.")
+    sh_token_file: str = Field(description="sh, with the token saved in token.txt.")
+    python_token_file: str = Field(description="Python, with the token saved in token.txt.")
+    sh_stdin: str = Field(description="Uploading what a command writes (a pipe).")
+    sh_with_token: str = Field(description="sh with the token in the arguments (scripts).")
+    python_with_token: str = Field(
+        description="Python with the token in the arguments (scripts)."
+    )
+    browser: str = Field(description="The browser upload page with the token.")
 
 
 class IssuedToken(Token):
