@@ -9,7 +9,8 @@ handles the rows.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,7 +46,13 @@ def one_line(text: str) -> str:
 
 
 async def create(
-    session: AsyncSession, number: str, *, title: str = "", platform: str = "", actor: str
+    session: AsyncSession,
+    number: str,
+    *,
+    title: str = "",
+    platform: str = "",
+    actor: str,
+    client_ip: str | None = None,
 ) -> Ticket:
     number = _check_number(number)
     ticket = Ticket(
@@ -63,7 +70,7 @@ async def create(
         raise errors.TICKET_EXISTS(
             f"Ticket {shown} already exists (ticket numbers ignore case)."
         ) from None
-    audit.record(session, actor, "ticket.created", number, title=ticket.title)
+    audit.record(session, actor, "ticket.created", number, client_ip, title=ticket.title)
     return ticket
 
 
@@ -90,19 +97,23 @@ async def list_all(session: AsyncSession) -> list[Ticket]:
     return list(await session.scalars(select(Ticket).order_by(Ticket.created_at.desc())))
 
 
-async def resolve(session: AsyncSession, number: str, *, actor: str) -> Ticket:
+async def resolve(
+    session: AsyncSession, number: str, *, actor: str, client_ip: str | None = None
+) -> Ticket:
     ticket = await get(session, number)
     if ticket.status is not TicketStatus.RESOLVED:
         ticket.status = TicketStatus.RESOLVED
-        audit.record(session, actor, "ticket.resolved", ticket.number)
+        audit.record(session, actor, "ticket.resolved", ticket.number, client_ip)
     return ticket
 
 
-async def reopen(session: AsyncSession, number: str, *, actor: str) -> Ticket:
+async def reopen(
+    session: AsyncSession, number: str, *, actor: str, client_ip: str | None = None
+) -> Ticket:
     ticket = await get(session, number)
     if ticket.status is not TicketStatus.OPEN:
         ticket.status = TicketStatus.OPEN
-        audit.record(session, actor, "ticket.reopened", ticket.number)
+        audit.record(session, actor, "ticket.reopened", ticket.number, client_ip)
     return ticket
 
 
@@ -118,16 +129,23 @@ async def stop_new_uploads(session: AsyncSession, ticket_id: int) -> None:
     says so: 410), not with a 401 that would race with that."""
     now = utcnow()
     await session.execute(
-        update(UploadToken)
+        update_rows(UploadToken)
         .where(UploadToken.ticket_id == ticket_id, UploadToken.expires_at > now)
         .values(expires_at=now)
     )
 
 
-async def delete_row(session: AsyncSession, ticket: Ticket, *, actor: str, ended: int) -> None:
+async def delete_row(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    actor: str,
+    ended: int,
+    client_ip: str | None = None,
+) -> None:
     """Delete the ticket and its tokens; its (ended) uploads stay as tombstones."""
     await session.delete(ticket)
-    audit.record(session, actor, "ticket.deleted", ticket.number, uploads=ended)
+    audit.record(session, actor, "ticket.deleted", ticket.number, client_ip, uploads=ended)
 
 
 async def upload_summary(session: AsyncSession, ticket_id: int) -> tuple[int, int]:
@@ -184,9 +202,11 @@ async def search(
     limit: int = paging.DEFAULT_LIMIT,
     cursor: str | None = None,
     with_total: bool = False,
+    oldest_first: bool = False,
 ) -> paging.Page[Ticket]:
-    """Tickets matching ``filters``, newest first, one page of at most ``limit`` after
-    ``cursor`` (the ``next_cursor`` of the page before; None for the first page)."""
+    """Tickets matching ``filters``, newest first (``oldest_first``: oldest first), one
+    page of at most ``limit`` after ``cursor`` (the ``next_cursor`` of the page before;
+    None for the first page)."""
     rows, next_cursor, total = await paging.fetch(
         session,
         select(Ticket),
@@ -195,5 +215,28 @@ async def search(
         after=paging.decode(cursor, int),
         limit=paging.check_limit(limit),
         with_total=with_total,
+        ascending=oldest_first,
     )
     return paging.Page([row[0] for row in rows], next_cursor, total)
+
+
+async def update(
+    session: AsyncSession,
+    number: str,
+    *,
+    title: str | None = None,
+    platform: str | None = None,
+    actor: str,
+    client_ip: str | None = None,
+) -> Ticket:
+    """Change a ticket's title and/or platform (one line each, as ``create`` stores)."""
+    ticket = await get(session, number)
+    changes: dict[str, str] = {}
+    for name, value in (("title", title), ("platform", platform)):
+        if value is not None and one_line(value) != getattr(ticket, name):
+            setattr(ticket, name, one_line(value))
+            changes[name] = one_line(value)
+    if changes:
+        audit.record(session, actor, "ticket.updated", ticket.number, client_ip, **changes)
+        await session.flush()
+    return ticket
