@@ -10,7 +10,7 @@ from tuslog.db.database import Database
 from tuslog.db.engine import session_factory
 from tuslog.db.models import UserRole
 from tuslog.http import ops, uploaders
-from tuslog.http.client import client_ip_middleware
+from tuslog.http.client import client_ip_middleware, configured_base_url
 from tuslog.http.logs import quiet_malformed_requests
 from tuslog.http.ratelimit import FailureLimiter
 from tuslog.http.security import add_security_headers
@@ -97,8 +97,9 @@ async def _tell_the_operator(app: web.Application) -> None:
     if not any(user.active and user.role is UserRole.ADMIN for user in users):
         log.warning(
             "no active administrator yet: create the first one with "
-            "`tuslog user create EMAIL --admin` (it asks for a password), then sign in "
-            "at /staff/ with it and an authenticator app"
+            "`tuslog user create EMAIL --admin` (it asks for a password), then sign in at "
+            "%s/staff/ with it and an authenticator app",
+            configured_base_url(settings, warn=False),
         )
 
 
