@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 from sqlalchemy import update
 
+from tests.conftest import make_settings
 from tests.conftest import sessions as db_sessions
 from tuslog.app import create_app
 from tuslog.db.models import User, UserRole
@@ -158,26 +160,42 @@ class People:
         return browser
 
 
+PeopleFactory = Callable[..., Awaitable[People]]
+
+
 @pytest.fixture
-async def people(
-    aiohttp_client: Any, settings: Settings, assertion_db: None
-) -> AsyncIterator[People]:
-    app = create_app(settings)
-    clients: list[TestClient] = []
+async def make_people(
+    aiohttp_client: Any, database_url: str, tmp_path: Path, assertion_db: None
+) -> AsyncIterator[PeopleFactory]:
+    """``await make_people(**settings)``: an app (a worker) with these settings on the
+    test's database, and people who use it. Each call is another app instance."""
+    extra: list[TestClient] = []
 
-    async def new_client() -> TestClient:
-        if not clients:
-            clients.append(await aiohttp_client(app))
-            return clients[0]
-        # Another browser on the same server: a client of its own (its own cookie jar).
-        other = TestClient(clients[0].server)
-        await other.start_server()
-        clients.append(other)
-        return other
+    async def make(**overrides: Any) -> People:
+        settings = make_settings(database_url, tmp_path, **overrides)
+        app = create_app(settings)
+        first: list[TestClient] = []
 
-    yield People(settings, new_client)
-    for client in clients[1:]:
+        async def new_client() -> TestClient:
+            if not first:
+                first.append(await aiohttp_client(app))
+                return first[0]
+            # Another browser on the same server: a client with its own cookie jar.
+            other = TestClient(first[0].server)
+            await other.start_server()
+            extra.append(other)
+            return other
+
+        return People(settings, new_client)
+
+    yield make
+    for client in extra:
         await client.close()
+
+
+@pytest.fixture
+async def people(make_people: PeopleFactory) -> People:
+    return await make_people()
 
 
 @pytest.fixture

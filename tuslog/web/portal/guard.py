@@ -123,8 +123,11 @@ def _go(request: web.Request, location: str, *, forget: bool = False) -> web.Res
 def _to_sign_in(request: web.Request, links: Links, had_cookie: bool) -> web.Response:
     wanted = request.rel_url.path_qs if request.method == "GET" else None
     next_path = links.safe_next(wanted)
-    default = links()
-    target = links("signin", next=next_path if next_path not in (default, None) else None)
+    if next_path is not None and (
+        next_path == links() or next_path.startswith(links("signin"))
+    ):
+        next_path = None  # the default anyway, or a step of signing in
+    target = links("signin", next=next_path)
     return _go(request, target, forget=had_cookie)
 
 
@@ -144,6 +147,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return _go(request, links("signin", "verify"))
         if access is Access.ADMIN:
             sessions.require_admin(current)
+    if request.match_info.http_exception is not None:  # no such page or method
+        raise request.match_info.http_exception
     if request.method not in SAFE_METHODS:
         check_origin(request)
         if access is not Access.PUBLIC:

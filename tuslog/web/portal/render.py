@@ -117,7 +117,7 @@ def error_headers(exc: errors.TuslogError) -> dict[str, str]:
     found = {
         name: value
         for name, value in exc.headers.items()
-        if name.lower() not in ("www-authenticate", "content-range")
+        if name.lower() != "www-authenticate"  # a portal page, not an API challenge
     }
     if exc.retry_after is not None:
         found["Retry-After"] = str(exc.retry_after)
