@@ -5,12 +5,14 @@ argon2 with cheap parameters (tests/accounts checks the real ones)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyotp
 import pytest
@@ -208,3 +210,55 @@ async def admin(people: People) -> tuple[Account, Browser]:
 async def staff(people: People) -> tuple[Account, Browser]:
     account = await people.create("staff@example.com")
     return account, await people.sign_in(account)
+
+
+# --- tickets, tokens and uploads through the portal and tus -----------------------------------
+_TOKEN_ON_PAGE = re.compile(r'id="token-value">(tlu_[A-Za-z0-9_-]+)<')
+
+
+async def issue_token(browser: Browser, number: str, **form: str) -> str:
+    """Open the ticket if needed and issue a token on its page; the token shown once."""
+    page = await browser.get(f"/staff/tickets/{quote(number, safe='')}")
+    if page.status == 404:
+        created = await browser.post("/staff/tickets/new", {"number": number, "title": "test"})
+        assert created.status == 303, created.text[:500]
+        await browser.get(created.location)
+    issued = await browser.post(f"/staff/tickets/{quote(number, safe='')}/tokens", form)
+    assert issued.status == 200, issued.text[:1000]
+    found = _TOKEN_ON_PAGE.search(issued.text)
+    assert found
+    return found.group(1)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+async def tus_upload(
+    client: TestClient,
+    token: str,
+    data: bytes,
+    *,
+    filename: str = "logs.tar.gz",
+    sha256: str | None = None,
+    send: int | None = None,
+) -> str:
+    """A tus creation-with-upload of ``data`` (its first ``send`` bytes); the upload id."""
+    metadata = f"filename {_b64(filename)}"
+    if sha256 is not None:
+        metadata += f",sha256 {_b64(sha256)}"
+    body = data if send is None else data[:send]
+    response = await client.post(
+        "/files/",
+        data=body,
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Authorization": f"Bearer {token}",
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": metadata,
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert response.status == 201, await response.text()
+    assert int(response.headers["Upload-Offset"]) == len(body)
+    return response.headers["Location"].rstrip("/").rsplit("/", 1)[1]

@@ -28,9 +28,9 @@ class Markup(HTMLParser):
                 self.problems.append(f"style attribute on {tag}")
             if name.startswith("on"):
                 self.problems.append(f"{name} handler on {tag}")
-            if name in ("src", "href", "action") and value and "://" in value:
-                if not value.startswith(("otpauth://",)):
-                    self.problems.append(f"absolute URL {value}")
+            external = value and "://" in value and not value.startswith("otpauth://")
+            if name in ("src", "href", "action") and external:
+                self.problems.append(f"absolute URL {value}")
         if tag in ("script", "link", "img") and (values.get("src") or values.get("href")):
             self.urls.append(str(values.get("src") or values.get("href")))
 

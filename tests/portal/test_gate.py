@@ -22,7 +22,11 @@ SAMPLES = {
     "email": "someone@example.com",
 }
 # (method, path) that a browser reaches before both factors; nothing else.
-OPEN_BEFORE_SIGN_IN = {("GET", "/staff/signin"), ("HEAD", "/staff/signin"), ("POST", "/staff/signin")}
+OPEN_BEFORE_SIGN_IN = {
+    ("GET", "/staff/signin"),
+    ("HEAD", "/staff/signin"),
+    ("POST", "/staff/signin"),
+}
 OPEN_WITH_PASSWORD_ONLY = {
     ("GET", "/staff/signin/enrol"),
     ("HEAD", "/staff/signin/enrol"),

@@ -225,7 +225,10 @@ async def test_sign_out_ends_the_session(staff: tuple[Account, Browser]) -> None
     old_id = cookie[COOKIE].value
     done = await browser.post("/staff/signout")
     assert done.status == 303 and done.location == "/staff/signin?done=signed-out"
-    assert re.search(rf"{COOKIE}=(\"\")?;.*(Max-Age=0|expires=Thu, 01 Jan 1970)", set_cookie(done.response.headers))
+    assert re.search(
+        rf"{COOKIE}=(\"\")?;.*(Max-Age=0|expires=Thu, 01 Jan 1970)",
+        set_cookie(done.response.headers),
+    )
     page = await browser.get("/staff/signin?done=signed-out")
     assert "You are signed out." in page.text
     response = await browser.client.get(
@@ -262,7 +265,9 @@ async def test_an_administrator_takes_access_away(
     staff_account.secret = ""
     await people.sign_in(staff_account, await people.browser())
     await admin_browser.get("/staff/users")
-    assert (await admin_browser.post(f"/staff/users/{staff_account.email}/deactivate")).status == 303
+    assert (
+        await admin_browser.post(f"/staff/users/{staff_account.email}/deactivate")
+    ).status == 303
     refused = await people.password_step(await people.browser(), staff_account)
     assert refused.status == 422 and "Wrong email or password." in refused.text
 
@@ -277,7 +282,11 @@ async def test_after_sign_in_the_browser_goes_where_it_wanted(people: People) ->
     assert 'name="next" value="/staff/tickets?status=open"' in form.text
     first = await browser.post(
         "/staff/signin",
-        {"email": account.email, "password": account.password, "next": "/staff/tickets?status=open"},
+        {
+            "email": account.email,
+            "password": account.password,
+            "next": "/staff/tickets?status=open",
+        },
         csrf=False,
     )
     assert first.location == "/staff/signin/verify?next=%2Fstaff%2Ftickets%3Fstatus%3Dopen"
