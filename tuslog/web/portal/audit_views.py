@@ -7,6 +7,7 @@ from aiohttp import web
 from tuslog import errors
 from tuslog.keys import DATABASE
 from tuslog.services import audit
+from tuslog.web.portal.forms import search_text
 from tuslog.web.portal.guard import LINKS
 from tuslog.web.portal.render import portal_page
 
@@ -71,7 +72,7 @@ def _filters(wanted: dict[str, str]) -> audit.AuditFilter:
 async def audit_log(request: web.Request) -> web.StreamResponse:
     query = request.query
     wanted = {
-        key: query.get(key, "").strip()[:_LIMIT]
+        key: search_text(query.get(key, ""), _LIMIT)
         for key in ("actor", "action", "subject", "from", "to")
     }
     error = None

@@ -29,6 +29,12 @@ async def read_form(request: web.Request) -> dict[str, str]:
     return found
 
 
+def search_text(value: str, limit: int = 200) -> str:
+    """A search or filter value from a query string: printable characters only (no
+    ticket field, email or action holds others), trimmed and cut to ``limit``."""
+    return "".join(ch for ch in value if ch.isprintable()).strip()[:limit]
+
+
 def count(form: dict[str, str], name: str, *, default: int | None = None) -> int | None:
     raw = form.get(name, "").strip()
     if not raw:

@@ -123,9 +123,7 @@ def _go(request: web.Request, location: str, *, forget: bool = False) -> web.Res
 def _to_sign_in(request: web.Request, links: Links, had_cookie: bool) -> web.Response:
     wanted = request.rel_url.path_qs if request.method == "GET" else None
     next_path = links.safe_next(wanted)
-    if next_path is not None and (
-        next_path == links() or next_path.startswith(links("signin"))
-    ):
+    if next_path is not None and (next_path == links() or next_path.startswith(links("signin"))):
         next_path = None  # the default anyway, or a step of signing in
     target = links("signin", next=next_path)
     return _go(request, target, forget=had_cookie)

@@ -13,7 +13,7 @@ from tuslog.keys import DATABASE, ENGINE, SETTINGS
 from tuslog.services import tickets, tokens
 from tuslog.uploads import records
 from tuslog.web.portal.formatting import duration_text
-from tuslog.web.portal.forms import read_form
+from tuslog.web.portal.forms import read_form, search_text
 from tuslog.web.portal.guard import LINKS, signed_in
 from tuslog.web.portal.render import portal_page, redirect
 
@@ -28,9 +28,9 @@ def _listing_query(request: web.Request) -> dict[str, str]:
     status = query.get("status", "")
     sort = query.get("sort", "newest")
     return {
-        "q": query.get("q", "").strip()[:_QUERY_LIMIT],
+        "q": search_text(query.get("q", ""), _QUERY_LIMIT),
         "status": status if status in STATUSES else "",
-        "platform": query.get("platform", "").strip()[:_QUERY_LIMIT],
+        "platform": search_text(query.get("platform", ""), _QUERY_LIMIT),
         "sort": sort if sort in SORTS else "newest",
     }
 
