@@ -169,13 +169,14 @@ PeopleFactory = Callable[..., Awaitable[People]]
 async def make_people(
     aiohttp_client: Any, database_url: str, tmp_path: Path, assertion_db: None
 ) -> AsyncIterator[PeopleFactory]:
-    """``await make_people(**settings)``: an app (a worker) with these settings on the
-    test's database, and people who use it. Each call is another app instance."""
+    """``await make_people(store=None, **settings)``: an app (a worker) with these
+    settings (and this Store) on the test's database, and people who use it. Each call is
+    another app instance."""
     extra: list[TestClient] = []
 
-    async def make(**overrides: Any) -> People:
+    async def make(store: Any = None, **overrides: Any) -> People:
         settings = make_settings(database_url, tmp_path, **overrides)
-        app = create_app(settings)
+        app = create_app(settings, store)
         first: list[TestClient] = []
 
         async def new_client() -> TestClient:

@@ -17,8 +17,8 @@ from tuslog.web.portal.forms import read_form
 from tuslog.web.portal.guard import LINKS, signed_in
 from tuslog.web.portal.render import portal_page, redirect
 
-# Four words of 2048 would need a list; instead 16 characters of this alphabet (about
-# 82 bits), grouped for reading aloud or typing: ``k3mq-7xzp-…``.
+# 20 characters of an alphabet without look-alikes (about 99 bits), in groups of five for
+# reading aloud or typing: ``k3mqz-7xzpa-…``.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
