@@ -37,7 +37,7 @@ def plain(text: object) -> str:
     """One line of text with control and format characters made visible."""
     return "".join(
         REPLACEMENT if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
-        for ch in str(text or "")
+        for ch in ("" if text is None else str(text))
     )
 
 

@@ -91,12 +91,16 @@ def _origin_of(url: str) -> str:
 
 
 def check_origin(request: web.Request) -> None:
-    """An unsafe request must come from a page of this site: browsers say so with
-    ``Sec-Fetch-Site`` and ``Origin``. A client that sends neither is no browser, and
-    a forged cross-site request always comes from one."""
+    """An unsafe request must come from a page of this site. Browsers say so with
+    ``Sec-Fetch-Site`` (which scripts cannot set), and that answer wins: Chromium sends
+    ``Origin: null`` for a same-origin form under a strict referrer policy. Without it
+    (older browsers), ``Origin`` must be ours. A client that sends neither is no
+    browser, and a forged cross-site request always comes from one."""
     site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site.strip().lower() not in ("same-origin", "none"):
-        raise errors.CSRF_FAILED()
+    if site is not None:
+        if site.strip().lower() not in ("same-origin", "none"):
+            raise errors.CSRF_FAILED()
+        return
     origin = request.headers.get("Origin")
     if origin is not None and _origin_of(origin) != _origin_of(base_url(request)):
         raise errors.CSRF_FAILED()

@@ -22,6 +22,9 @@ PORTAL_HEADERS = {
     # Customer data and one-time secrets: never kept by a browser or proxy cache.
     "Cache-Control": "no-store",
     "Vary": "Cookie, Accept-Language",
+    # Our own pages may see where a request came from (browsers then send a real Origin
+    # with forms); no other site ever does.
+    "Referrer-Policy": "same-origin",
 }
 MESSAGES: dict[str, tuple[str, str]] = {
     "signed-out": ("success", "You are signed out."),

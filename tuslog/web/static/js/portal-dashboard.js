@@ -55,8 +55,9 @@
     return speed;
   }
 
-  function cell(text, className) {
+  function cell(label, text, className) {
     var td = document.createElement("td");
+    td.setAttribute("data-label", label);
     if (className) {
       td.className = className;
     }
@@ -66,6 +67,7 @@
 
   function progressCell(upload) {
     var td = document.createElement("td");
+    td.setAttribute("data-label", "Progress");
     var note = document.createElement("div");
     if (upload.percent !== null) {
       var bar = document.createElement("div");
@@ -96,6 +98,7 @@
     var tr = document.createElement("tr");
     tr.setAttribute("data-upload", upload.id);
     var ticket = document.createElement("td");
+    ticket.setAttribute("data-label", "Ticket");
     if (upload.ticket_url) {
       var link = document.createElement("a");
       link.href = upload.ticket_url;
@@ -105,15 +108,15 @@
       ticket.textContent = "—";
     }
     tr.appendChild(ticket);
-    tr.appendChild(cell(upload.filename, "text-break"));
+    tr.appendChild(cell("File", upload.filename, "text-break"));
     tr.appendChild(progressCell(upload));
     var left = upload.length === null || !speed ? NaN : (upload.length - upload.offset) / speed;
-    tr.appendChild(cell(speed === null ? "—" : speed > 0 ? rate(speed) : "stalled", ""));
+    tr.appendChild(cell("Speed", speed === null ? "—" : speed > 0 ? rate(speed) : "stalled"));
     tr.lastChild.setAttribute("data-cell", "speed");
-    tr.appendChild(cell(duration(left), ""));
+    tr.appendChild(cell("Time left", duration(left)));
     tr.lastChild.setAttribute("data-cell", "eta");
     var seen = new Date(upload.updated_at);
-    tr.appendChild(cell(seen.toISOString().slice(11, 19) + " UTC", "text-nowrap"));
+    tr.appendChild(cell("Last data", seen.toISOString().slice(11, 19) + " UTC", "text-nowrap"));
     return tr;
   }
 
