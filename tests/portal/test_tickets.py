@@ -195,3 +195,23 @@ async def test_deleting_a_ticket_names_what_goes_and_removes_the_bytes(
     assert (await browser.get("/staff/tickets/SR-DEL")).status == 404
     uploads = await browser.get("/staff/uploads?state=deleted")
     assert uploads.text.count(">deleted</span>") >= 2  # tombstones stay listed
+
+
+async def test_exact_numbers_win_over_case_folded_ones(
+    people: People, staff: tuple[Account, Browser]
+) -> None:
+    """tickets.find asks the indexed key first and the exact number only when needed (the
+    portal's ticket page at 100,000 tickets): tickets that differed only in case before
+    numbers ignored case (migration 0002 gave them keys like ``sr-1#…``) stay reachable."""
+    _, browser = staff
+    async with sessions(people.settings).begin() as session:
+        session.add(Ticket(number="SR-1", number_key="sr-1", title="the new one"))
+        session.add(Ticket(number="sr-1", number_key="sr-1#2", title="the legacy one"))
+    for typed, title in (
+        ("SR-1", "the new one"),
+        ("sr-1", "the legacy one"),
+        ("Sr-1", "the new one"),
+    ):
+        page = await browser.get(f"/staff/tickets/{typed}")
+        assert page.status == 200 and title in page.text, typed
+    assert (await browser.get("/staff/tickets/SR-2")).status == 404

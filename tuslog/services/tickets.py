@@ -76,14 +76,20 @@ async def create(
 
 async def find(session: AsyncSession, number: str) -> Ticket | None:
     """The ticket of this number: an exact match first (tickets that differed only in case
-    before numbers were case-insensitive keep theirs), then ignoring case."""
-    exact = await session.scalar(select(Ticket).where(Ticket.number == number.strip()))
-    if exact is not None:
-        return exact
-    found: Ticket | None = await session.scalar(
+    before numbers were case-insensitive keep theirs), then ignoring case.
+
+    The case-folded key has a unique B-tree index; ``number`` only the trigram index of
+    the text search, where an equality look-up costs ~13 ms at 100,000 tickets. So the
+    key is asked first, and the exact number only when the key's ticket is not written
+    exactly so (or there is none): the same answer, one fast query in the usual case."""
+    number = number.strip()
+    by_key: Ticket | None = await session.scalar(
         select(Ticket).where(Ticket.number_key == number_key(number))
     )
-    return found
+    if by_key is not None and by_key.number == number:
+        return by_key
+    exact: Ticket | None = await session.scalar(select(Ticket).where(Ticket.number == number))
+    return exact if exact is not None else by_key
 
 
 async def get(session: AsyncSession, number: str) -> Ticket:

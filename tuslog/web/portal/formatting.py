@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment
+from markupsafe import Markup
 
 from tuslog.db.models import UploadToken, utcnow
 from tuslog.units import format_size
@@ -33,12 +34,24 @@ STATE_STYLES = {
 }
 
 
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+
+
 def plain(text: object) -> str:
     """One line of text with control and format characters made visible."""
-    return "".join(
-        REPLACEMENT if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
-        for ch in ("" if text is None else str(text))
-    )
+    value = "" if text is None else str(text)
+    if value.isprintable():  # the usual case, checked in C: none of those characters
+        return value
+    return "".join(REPLACEMENT if unicodedata.category(ch) in _HIDDEN else ch for ch in value)
+
+
+def bdi(text: object) -> Markup:
+    """Text from people, isolated from the direction of what is around it."""
+    return Markup("<bdi>%s</bdi>") % plain(text)
+
+
+def badge(state: str) -> Markup:
+    return Markup('<span class="badge text-bg-%s">%s</span>') % (style(state), state)
 
 
 def size(value: int | None) -> str:
@@ -114,6 +127,8 @@ def details(values: Any) -> str:
 def install(environment: Environment) -> None:
     environment.filters.update(
         plain=plain,
+        bdi=bdi,
+        badge=badge,
         size=size,
         exact_bytes=exact_bytes,
         when=when,

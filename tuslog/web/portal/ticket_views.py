@@ -44,7 +44,10 @@ async def ticket_list(request: web.Request) -> web.StreamResponse:
     )
     flashes: list[tuple[str, str]] = []
     async with request.config_dict[DATABASE].session() as session:
-        exact = await tickets.find(session, wanted["q"]) if wanted["q"] else None
+        exact = None
+        if wanted["q"]:  # the ticket of exactly this number (its key's index: fast)
+            same = tickets.TicketFilter(number=wanted["q"])
+            exact = next(iter((await tickets.search(session, same, limit=1)).items), None)
         try:
             page = await _search(session, filters, wanted, request.query.get("after"))
         except errors.TuslogError:  # a stale or edited cursor: start again at page one
