@@ -28,6 +28,7 @@ def mount_web(app: web.Application) -> None:
         default_helpers=False,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship with the package: no stat() of each per page
     )
     environment.globals["static_url"] = assets.url
     environment.globals["has_static"] = assets.has
