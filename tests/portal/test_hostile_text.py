@@ -59,6 +59,8 @@ async def test_hostile_text_is_inert_everywhere(
     assert created.status == 303
     ticket_url = f"/staff/tickets/{quote(NUMBER, safe='')}"
     assert created.location.startswith(ticket_url)
+    script_link = "javascript:alert(7)"
+    assert (await browser.post("/staff/tickets/new", {"number": script_link})).status == 303
     token = await issue_token(browser, NUMBER)
     issued = browser.last
     assert issued is not None
@@ -102,6 +104,9 @@ async def test_hostile_text_is_inert_everywhere(
     assert "<bdi>&lt;svg onload=alert(5)&gt;&#34;\ufffdgpj.exe</bdi>" in ticket
     assert "&lt;script&gt;alert(6)&lt;/script&gt;" in pages["/staff/profile"].text
     assert 'value="&#34;&gt;&lt;img' in pages[f"{ticket_url}/edit"].text
+
+    listing = pages["/staff/tickets"].text
+    assert 'href="/staff/tickets/javascript%3Aalert%287%29"' in listing  # a path, never a URL
 
     activity = await browser.client.get("/staff/activity.json")
     data = json.loads(await activity.text())
