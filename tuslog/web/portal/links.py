@@ -29,4 +29,6 @@ class Links:
         parts = urlsplit(candidate)
         if parts.scheme or parts.netloc or not parts.path.startswith(f"{self.root}/"):
             return None
+        if ".." in parts.path.split("/"):  # "/staff/../x" is not a portal page
+            return None
         return candidate
