@@ -114,7 +114,8 @@ async def test_every_page_has_strict_headers_and_no_inline_code(
 ) -> None:
     _, browser = admin
     anonymous = await people.browser()
-    before = [await anonymous.get("/staff/signin")]
+    # A German browser: the portal is in English, and its pages say so.
+    before = [await anonymous.get("/staff/signin", headers={"Accept-Language": "de"})]
     pending_account = await people.create("steps@example.com")
     pending = await people.browser()
     await people.password_step(pending, pending_account)
@@ -149,3 +150,4 @@ async def test_every_page_has_strict_headers_and_no_inline_code(
         assert not markup.problems, (page.response.url, markup.problems)
         assert markup.urls and all(url.startswith("/static/") for url in markup.urls)
         assert "<title>" in page.text and "· tuslog staff</title>" in page.text
+        assert '<html lang="en">' in page.text and headers["Content-Language"] == "en"

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from tuslog import errors
 from tuslog.http.client import Handler
+from tuslog.web.i18n import catalogue
 from tuslog.web.pages import page_context, render_page
 from tuslog.web.portal.guard import CSRF_FIELD, CURRENT, LINKS, clear_session_cookie
 
@@ -21,11 +22,12 @@ log = logging.getLogger(__name__)
 PORTAL_HEADERS = {
     # Customer data and one-time secrets: never kept by a browser or proxy cache.
     "Cache-Control": "no-store",
-    "Vary": "Cookie, Accept-Language",
+    "Vary": "Cookie",
     # Our own pages may see where a request came from (browsers then send a real Origin
     # with forms); no other site ever does.
     "Referrer-Policy": "same-origin",
 }
+PORTAL_LANGUAGE = "en"
 MESSAGES: dict[str, tuple[str, str]] = {
     "signed-out": ("success", "You are signed out."),
     "ticket-created": ("success", "Ticket created. Issue an upload token for the customer below."),
@@ -72,6 +74,8 @@ def portal_context(request: web.Request, **extra: Any) -> dict[str, Any]:
         flashes.insert(0, done)
     return page_context(
         request,
+        lang=PORTAL_LANGUAGE,  # the portal is written in English: say so, whatever was asked
+        t=catalogue(PORTAL_LANGUAGE),
         current=current if current is not None and current.signed_in else None,
         csrf=current.csrf_token if current is not None else "",
         csrf_field=CSRF_FIELD,
