@@ -148,6 +148,23 @@ async def test_wrong_passwords_are_limited_under_concurrency(make_people: People
     assert right.status == 429 and right.response.headers["Retry-After"]
 
 
+async def test_one_address_is_limited_across_accounts(make_people: PeopleFactory) -> None:
+    people = await make_people(signin_ip_failure_limit=3)
+    browsers = [await people.browser() for _ in range(5)]
+    pages = await asyncio.gather(
+        *(
+            browser.post(
+                "/staff/signin",
+                {"email": f"guess{n}@example.com", "password": "wrong wrong wrong"},
+                csrf=False,
+            )
+            for n, browser in enumerate(browsers)
+        )
+    )
+    assert sorted(page.status for page in pages) == [422, 422, 422, 429, 429]
+    assert all(page.response.headers.get("Retry-After") for page in pages if page.status == 429)
+
+
 async def test_an_unknown_email_looks_like_a_wrong_password(people: People) -> None:
     await people.create("real@example.com")
     browser = await people.browser()
