@@ -8,15 +8,19 @@ from aiohttp import web
 
 from tuslog.api.app import create_api_app, run_webhook_worker
 from tuslog.db.database import Database
+from tuslog.db.engine import session_factory
+from tuslog.db.models import UserRole
 from tuslog.http import ops, uploaders
 from tuslog.http.capacity import RequestGate, raise_fd_limit, request_limit
-from tuslog.http.client import client_ip_middleware
+from tuslog.http.client import client_ip_middleware, configured_base_url
 from tuslog.http.logs import access_log_middleware, add_request_id, quiet_malformed_requests
 from tuslog.http.metrics import serve_metrics
 from tuslog.http.ratelimit import FailureLimiter
 from tuslog.http.security import add_security_headers
-from tuslog.keys import DATABASE, ENGINE, LIMITER, SETTINGS
+from tuslog.keys import AUTH, DATABASE, ENGINE, LIMITER, SETTINGS
 from tuslog.logs import events
+from tuslog.services import accounts
+from tuslog.services.auth_context import Auth
 from tuslog.settings import Settings
 from tuslog.storage.filestore import FileStore
 from tuslog.storage.locks import UploadLocks
@@ -25,7 +29,8 @@ from tuslog.tus.app import collection_without_slash, create_tus_app, expect_cont
 from tuslog.uploads.engine import UploadEngine
 from tuslog.web import mount_web
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("tuslog")
+
 # Headroom for aiohttp's own buffering; bodies are streamed, never read whole.
 _CLIENT_MAX_SIZE = 1024 * 1024
 
@@ -78,6 +83,8 @@ def _engine(store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
         locks = UploadLocks(settings.storage_dir / ".locks", settings.lock_release_timeout)
         engine = UploadEngine.build(settings, database, store, locks)
         app[DATABASE], app[ENGINE] = database, engine
+        app[AUTH] = Auth(session_factory(database.engine), settings)
+        await _tell_the_operator(app)
         try:
             async with engine.running(background=True):
                 yield
@@ -92,6 +99,27 @@ def _announce_capacity(fd_limit: int, limit: int) -> Callable[[web.Application],
         log.info("open files allowed: %d; requests taken at once: %d", fd_limit, limit)
 
     return announce
+
+
+async def _tell_the_operator(app: web.Application) -> None:
+    """What a fresh install needs to hear at start: secrets stored in the clear, and how
+    to create the first administrator."""
+    settings = app[SETTINGS]
+    if not settings.totp_keys:
+        log.warning("TOTP secrets are stored unencrypted; set TUSLOG_TOTP_KEYS")
+    try:
+        async with app[AUTH].sessions() as session:
+            users = await accounts.list_users(session)
+    except Exception:  # the portal says so itself; serving uploads must not stop here
+        log.exception("could not look for an administrator account")
+        return
+    if not any(user.active and user.role is UserRole.ADMIN for user in users):
+        log.warning(
+            "no active administrator yet: create the first one with "
+            "`tuslog user create EMAIL --admin` (it asks for a password), then sign in at "
+            "%s/staff/ with it and an authenticator app",
+            configured_base_url(settings, warn=False),
+        )
 
 
 async def _stop_receiving(app: web.Application) -> None:

@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from tuslog.db.database import Database
     from tuslog.http.ratelimit import FailureLimiter
+    from tuslog.services.auth_context import Auth
     from tuslog.settings import Settings
     from tuslog.uploads.engine import UploadEngine
     from tuslog.web.assets import Assets
@@ -18,3 +19,4 @@ DATABASE: "web.AppKey[Database]" = web.AppKey("database")
 ENGINE: "web.AppKey[UploadEngine]" = web.AppKey("engine")
 LIMITER: "web.AppKey[FailureLimiter]" = web.AppKey("limiter")
 ASSETS: "web.AppKey[Assets]" = web.AppKey("assets")
+AUTH: "web.AppKey[Auth]" = web.AppKey("auth")

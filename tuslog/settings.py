@@ -10,7 +10,14 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -153,6 +160,18 @@ class Settings(BaseSettings):
         max_length=64,
         description="Name authenticator apps show beside the account",
     )
+    storage_warning_percent: int = Field(
+        80,
+        ge=1,
+        le=100,
+        description="Storage use (bytes used plus promised) at which the portal warns",
+    )
+    storage_danger_percent: int = Field(
+        90,
+        ge=1,
+        le=100,
+        description="Storage use at which the portal shows danger",
+    )
     totp_keys: Annotated[list[SecretStr], NoDecode, BeforeValidator(_split_list)] = Field(
         default_factory=list,
         description=(
@@ -266,6 +285,14 @@ class Settings(BaseSettings):
             raise ValueError("use at least 24 characters (e.g. openssl rand -hex 24)")
         return value
 
+    @model_validator(mode="after")
+    def _check_storage_thresholds(self) -> "Settings":
+        if self.storage_warning_percent > self.storage_danger_percent:
+            raise ValueError(
+                "TUSLOG_STORAGE_WARNING_PERCENT must not be above TUSLOG_STORAGE_DANGER_PERCENT"
+            )
+        return self
+
     @field_validator(
         "trusted_proxies", "metrics_networks", "webhook_allowed_networks", mode="after"
     )
@@ -284,7 +311,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:  # a check across fields: its message names them
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             name = f"TUSLOG_{field.upper()}"
             if field in overrides:  # given on the command line (serve --port ...)
                 name += f" (--{field.replace('_', '-')})"

@@ -111,16 +111,23 @@ def _error_statuses(operation: Operation) -> list[int]:
     return sorted(statuses)
 
 
+def _media(operation: Operation, status: str) -> dict[str, Any]:
+    """The answer's media types; a 206 of bytes may also be several ranges."""
+    if operation.media == "application/json":
+        return {operation.media: {"schema": {"type": "object"}}}
+    media = [operation.media]
+    if status == "206":
+        media.append("multipart/byteranges")
+    return {kind: {"schema": {"type": "string", "contentMediaType": kind}} for kind in media}
+
+
 def _responses(operation: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if operation.content is not None:
         for content_status, description in operation.content.items():
             responses[content_status] = {"description": description}
             if content_status != "304":
-                schema: dict[str, Any] = {"type": "object"}
-                if operation.media != "application/json":
-                    schema = {"type": "string", "contentMediaType": operation.media}
-                responses[content_status]["content"] = {operation.media: {"schema": schema}}
+                responses[content_status]["content"] = _media(operation, content_status)
     elif operation.response is None:
         responses[str(operation.status)] = {"description": "Done; no content."}
     else:

@@ -157,9 +157,7 @@ class UploaderCommands(Out):
     python_token_file: str = Field(description="Python, with the token saved in token.txt.")
     sh_stdin: str = Field(description="Uploading what a command writes (a pipe).")
     sh_with_token: str = Field(description="sh with the token in the arguments (scripts).")
-    python_with_token: str = Field(
-        description="Python with the token in the arguments (scripts)."
-    )
+    python_with_token: str = Field(description="Python with the token in the arguments (scripts).")
     browser: str = Field(description="The browser upload page with the token.")
 
 

@@ -1,19 +1,18 @@
 """Uploads: list, get, delete (through the engine), and their bytes: ``GET …/content``
 with Range / If-Range, a strong ETag (the SHA-256) and Repr-Digest (RFC 9530)."""
 
-import base64
 from typing import Any
 
 from aiohttp import web
 
 from tuslog import errors
-from tuslog.api import ranges, schemas
+from tuslog.api import schemas
 from tuslog.api.routing import Call, Operation, Reply
 from tuslog.db.models import Upload, UploadState
+from tuslog.http.downloads import send_upload
 from tuslog.services import tickets
 from tuslog.services.apikeys import DOWNLOAD, READ, WRITE
 from tuslog.uploads import records
-from tuslog.uploads.reading import readiness_error
 
 
 def upload_out(upload: Upload, ticket: str) -> schemas.Upload:
@@ -93,61 +92,25 @@ async def delete_upload(call: Call[None, None]) -> Reply:
     return Reply(None, 204)
 
 
-def _validators(upload: Upload) -> dict[str, str]:
-    """ETag and Repr-Digest exist only for bytes whose SHA-256 is known (finished)."""
-    if upload.sha256 is None or upload.state is UploadState.RECEIVING:
-        return {}
-    digest = base64.b64encode(bytes.fromhex(upload.sha256)).decode()
-    return {"ETag": f'"sha256-{upload.sha256}"', "Repr-Digest": f"sha-256=:{digest}:"}
-
-
 async def download(call: Call[schemas.ContentQuery, None]) -> web.StreamResponse:
+    """The upload's bytes, through the same download response as the portal's (ranges,
+    multiple ranges, If-Range, ETag, Repr-Digest, a safe file name; audited)."""
     upload, _ = await _find(call)
-    problem = readiness_error(upload)
-    if problem is not None and (upload.state.gone or not call.query.force):
-        raise problem
-    request = call.request
-    validators = _validators(upload)
-    size = upload.offset
-    if ranges.not_modified(request, validators.get("ETag")):
-        return web.Response(status=304, headers=validators)
-    wanted = ranges.requested(request, size, validators.get("ETag"), upload.completed_at)
-    start, end = wanted or (0, size)
-    headers = {
-        **validators,
-        "Accept-Ranges": "bytes",
-        "Content-Type": "application/octet-stream",
-        "Content-Disposition": ranges.attachment(upload.filename or f"{upload.id}.bin"),
-        "Content-Length": str(end - start),
-        "Cache-Control": "private, no-store",
-    }
-    if upload.completed_at is not None:
-        headers["Last-Modified"] = ranges.http_date(upload.completed_at)
-    status = 200
-    if wanted is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-    response = web.StreamResponse(status=status, headers=headers)
-    if request.method == "HEAD":
-        await response.prepare(request)
-        return response
-    opened = await call.engine.reading.open(
-        upload.id, start, end, force=call.query.force, actor=call.caller.actor, client_ip=call.ip
+    return await send_upload(
+        call.request,
+        call.engine,
+        upload.id,
+        actor=call.caller.actor,
+        client_ip=call.ip,
+        force=call.query.force,
+        unfinished=call.query.force,
     )
-    try:
-        await response.prepare(request)
-        async for chunk in opened.chunks():
-            await response.write(chunk)
-        await response.write_eof()
-    finally:
-        await opened.close()
-    return response
 
 
 _ERRORS = (401, 403, 404, 429)
 _CONTENT = {
     "200": "The whole upload.",
-    "206": "The byte range asked for (one range; several are answered with the whole).",
+    "206": "The byte range asked for; several ranges as multipart/byteranges.",
     "304": "If-None-Match matched.",
 }
 OPERATIONS = [

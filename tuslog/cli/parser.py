@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from tuslog import __version__
-from tuslog.cli import apikeys, backup, doctor, server, tickets, tokens, uploads, values
+from tuslog.cli import apikeys, backup, doctor, server, tickets, tokens, uploads, users, values
 from tuslog.cli.output import EXIT_USAGE
 
 DESCRIPTION = """\
@@ -200,6 +200,53 @@ def _apikeys(sub: "argparse._SubParsersAction[_Parser]") -> None:
     revoke.add_argument("prefix", help="the key's prefix, e.g. tlk_abcd2345 (or the key)")
 
 
+def _password_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (its first line) instead of asking",
+    )
+
+
+def _users(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    group = sub.add_parser(
+        "user",
+        help="create, list and deactivate staff users; reset two-factor authentication",
+        description=(
+            "Staff users of the portal (/staff/). Create the first administrator with "
+            "'tuslog user create EMAIL --admin'; administrators can then manage users in "
+            "the portal too. Passwords are asked for on the terminal, never taken as "
+            "arguments."
+        ),
+    ).add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    create = _command(
+        group,
+        "create",
+        users.create,
+        "create a user (asks for the password); they set up TOTP at the first sign-in",
+    )
+    create.add_argument("email", help="the user's email address (their sign-in name)")
+    create.add_argument("--admin", action="store_true", help="an administrator (manages users)")
+    _password_stdin(create)
+    _command(group, "list", users.list_, "list users: role, status, two-factor, last sign-in")
+    for name, run, text in (
+        ("deactivate", users.deactivate, "stop a user from signing in; their sessions end"),
+        ("reactivate", users.reactivate, "let a deactivated user sign in again"),
+        (
+            "reset-2fa",
+            users.reset_2fa,
+            "forget a user's authenticator and recovery codes (lost phone); they set it up "
+            "again at the next sign-in",
+        ),
+    ):
+        _command(group, name, run, text).add_argument("email")
+    password = _command(
+        group, "set-password", users.set_password, "set a user's password (forgotten password)"
+    )
+    password.add_argument("email")
+    _password_stdin(password)
+
+
 def build() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tuslog", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
@@ -213,4 +260,5 @@ def build() -> argparse.ArgumentParser:
     _tokens(sub)
     _uploads(sub)
     _apikeys(sub)
+    _users(sub)
     return parser

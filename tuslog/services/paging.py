@@ -108,17 +108,24 @@ async def fetch(
     after: Position | None,
     limit: int,
     with_total: bool,
+    ascending: bool = False,
 ) -> tuple[list[Any], str | None, int | None]:
     """Run ``query`` (selecting the ordered entity first) filtered by ``conditions``,
-    newest first by ``order`` (timestamp, id) after ``after``: the rows of one page, the
-    cursor of the next page (None on the last) and, with ``with_total``, the count."""
+    newest first by ``order`` (timestamp, id) after ``after`` (``ascending``: oldest
+    first): the rows of one page, the cursor of the next page (None on the last) and,
+    with ``with_total``, the count."""
     at_column, id_column = order
     filtered = query.where(*conditions)
     page_query = filtered
     if after is not None:
         # A row-value comparison: both databases walk the (timestamp, id) index from it.
-        page_query = page_query.where(tuple_(at_column, id_column) < (after.at, after.id))
-    page_query = page_query.order_by(at_column.desc(), id_column.desc()).limit(limit + 1)
+        key = tuple_(at_column, id_column)
+        position = (after.at, after.id)
+        page_query = page_query.where(key > position if ascending else key < position)
+    ordering = (
+        (at_column.asc(), id_column.asc()) if ascending else (at_column.desc(), id_column.desc())
+    )
+    page_query = page_query.order_by(*ordering).limit(limit + 1)
     rows = list((await session.execute(page_query)).all())
     next_cursor = None
     if len(rows) > limit:

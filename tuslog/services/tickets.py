@@ -46,7 +46,13 @@ def one_line(text: str) -> str:
 
 
 async def create(
-    session: AsyncSession, number: str, *, title: str = "", platform: str = "", actor: str
+    session: AsyncSession,
+    number: str,
+    *,
+    title: str = "",
+    platform: str = "",
+    actor: str,
+    client_ip: str | None = None,
 ) -> Ticket:
     number = _check_number(number)
     ticket = Ticket(
@@ -64,20 +70,26 @@ async def create(
         raise errors.TICKET_EXISTS(
             f"Ticket {shown} already exists (ticket numbers ignore case)."
         ) from None
-    audit.record(session, actor, "ticket.created", number, title=ticket.title)
+    audit.record(session, actor, "ticket.created", number, client_ip, title=ticket.title)
     return ticket
 
 
 async def find(session: AsyncSession, number: str) -> Ticket | None:
     """The ticket of this number: an exact match first (tickets that differed only in case
-    before numbers were case-insensitive keep theirs), then ignoring case."""
-    exact = await session.scalar(select(Ticket).where(Ticket.number == number.strip()))
-    if exact is not None:
-        return exact
-    found: Ticket | None = await session.scalar(
+    before numbers were case-insensitive keep theirs), then ignoring case.
+
+    The case-folded key has a unique B-tree index; ``number`` only the trigram index of
+    the text search, where an equality look-up costs ~13 ms at 100,000 tickets. So the
+    key is asked first, and the exact number only when the key's ticket is not written
+    exactly so (or there is none): the same answer, one fast query in the usual case."""
+    number = number.strip()
+    by_key: Ticket | None = await session.scalar(
         select(Ticket).where(Ticket.number_key == number_key(number))
     )
-    return found
+    if by_key is not None and by_key.number == number:
+        return by_key
+    exact: Ticket | None = await session.scalar(select(Ticket).where(Ticket.number == number))
+    return exact if exact is not None else by_key
 
 
 async def get(session: AsyncSession, number: str) -> Ticket:
@@ -91,19 +103,23 @@ async def list_all(session: AsyncSession) -> list[Ticket]:
     return list(await session.scalars(select(Ticket).order_by(Ticket.created_at.desc())))
 
 
-async def resolve(session: AsyncSession, number: str, *, actor: str) -> Ticket:
+async def resolve(
+    session: AsyncSession, number: str, *, actor: str, client_ip: str | None = None
+) -> Ticket:
     ticket = await get(session, number)
     if ticket.status is not TicketStatus.RESOLVED:
         ticket.status, ticket.resolved_at = TicketStatus.RESOLVED, utcnow()
-        audit.record(session, actor, "ticket.resolved", ticket.number)
+        audit.record(session, actor, "ticket.resolved", ticket.number, client_ip)
     return ticket
 
 
-async def reopen(session: AsyncSession, number: str, *, actor: str) -> Ticket:
+async def reopen(
+    session: AsyncSession, number: str, *, actor: str, client_ip: str | None = None
+) -> Ticket:
     ticket = await get(session, number)
     if ticket.status is not TicketStatus.OPEN:
         ticket.status, ticket.resolved_at = TicketStatus.OPEN, None
-        audit.record(session, actor, "ticket.reopened", ticket.number)
+        audit.record(session, actor, "ticket.reopened", ticket.number, client_ip)
     return ticket
 
 
@@ -125,10 +141,17 @@ async def stop_new_uploads(session: AsyncSession, ticket_id: int) -> None:
     )
 
 
-async def delete_row(session: AsyncSession, ticket: Ticket, *, actor: str, ended: int) -> None:
+async def delete_row(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    actor: str,
+    ended: int,
+    client_ip: str | None = None,
+) -> None:
     """Delete the ticket and its tokens; its (ended) uploads stay as tombstones."""
     await session.delete(ticket)
-    audit.record(session, actor, "ticket.deleted", ticket.number, uploads=ended)
+    audit.record(session, actor, "ticket.deleted", ticket.number, client_ip, uploads=ended)
 
 
 async def upload_summary(session: AsyncSession, ticket_id: int) -> tuple[int, int]:
@@ -185,9 +208,11 @@ async def search(
     limit: int = paging.DEFAULT_LIMIT,
     cursor: str | None = None,
     with_total: bool = False,
+    oldest_first: bool = False,
 ) -> paging.Page[Ticket]:
-    """Tickets matching ``filters``, newest first, one page of at most ``limit`` after
-    ``cursor`` (the ``next_cursor`` of the page before; None for the first page)."""
+    """Tickets matching ``filters``, newest first (``oldest_first``: oldest first), one
+    page of at most ``limit`` after ``cursor`` (the ``next_cursor`` of the page before;
+    None for the first page)."""
     rows, next_cursor, total = await paging.fetch(
         session,
         select(Ticket),
@@ -196,6 +221,7 @@ async def search(
         after=paging.decode(cursor, int),
         limit=paging.check_limit(limit),
         with_total=with_total,
+        ascending=oldest_first,
     )
     return paging.Page([row[0] for row in rows], next_cursor, total)
 

@@ -63,6 +63,7 @@ async def issue(
     ttl: timedelta,
     max_bytes: int | None,
     actor: str,
+    client_ip: str | None = None,
 ) -> IssuedToken:
     ticket = await tickets.get(session, number)
     if ticket.status is not TicketStatus.OPEN:
@@ -91,7 +92,15 @@ async def issue(
                 session.add(record)
         except IntegrityError:
             continue
-        audit.record(session, actor, "token.issued", prefix, ticket=ticket.number, uploads=uploads)
+        audit.record(
+            session,
+            actor,
+            "token.issued",
+            prefix,
+            client_ip,
+            ticket=ticket.number,
+            uploads=uploads,
+        )
         return IssuedToken(token, record, ticket.number)
     raise RuntimeError("could not find a free token prefix")
 
@@ -176,12 +185,14 @@ async def find(session: AsyncSession, prefix: str) -> UploadToken:
     return record
 
 
-async def revoke(session: AsyncSession, prefix: str, *, actor: str) -> Revoked:
+async def revoke(
+    session: AsyncSession, prefix: str, *, actor: str, client_ip: str | None = None
+) -> Revoked:
     record = await find(session, prefix)
     if record.revoked_at is not None:
         return Revoked(record, already=True)
     record.revoked_at = utcnow()
-    audit.record(session, actor, "token.revoked", record.prefix)
+    audit.record(session, actor, "token.revoked", record.prefix, client_ip)
     return Revoked(record, already=False)
 
 
@@ -192,6 +203,7 @@ async def update(
     uploads: int | None = None,
     ttl: timedelta | None = None,
     actor: str,
+    client_ip: str | None = None,
 ) -> UploadToken:
     """Change how many uploads a token allows in all, or give it a new lifetime counted
     from now. A revoked token stays revoked (issue a new one instead)."""
@@ -212,7 +224,7 @@ async def update(
         record.expires_at = utcnow() + ttl
         changes["expires_at"] = record.expires_at.isoformat()
     if changes:
-        audit.record(session, actor, "token.updated", record.prefix, None, **changes)
+        audit.record(session, actor, "token.updated", record.prefix, client_ip, **changes)
     return record
 
 

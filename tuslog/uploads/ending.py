@@ -100,6 +100,8 @@ class Ending:
             async with parts.db.begin() as session:
                 ticket = await tickets.get(session, number)
                 if not await tickets.live_upload_ids(session, ticket_id):
-                    await tickets.delete_row(session, ticket, actor=actor, ended=ended)
+                    await tickets.delete_row(
+                        session, ticket, actor=actor, ended=ended, client_ip=client_ip
+                    )
                     return TicketDeleted(number, count, size)
         raise RuntimeError(f"uploads of ticket {number} kept appearing while it was deleted")

@@ -19,8 +19,10 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
 from tuslog import metrics
+from tuslog.db.engine import session_factory
 from tuslog.db.models import Lease, UploadState, utcnow
-from tuslog.services import retention
+from tuslog.services import retention, sessions, throttle
+from tuslog.services.auth_context import Auth
 from tuslog.uploads import records
 from tuslog.uploads.ending import Ending
 from tuslog.uploads.parts import Parts
@@ -43,6 +45,7 @@ class Janitor:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._next_leftover_sweep = utcnow()
         self._stopping = asyncio.Event()
+        self._auth = Auth(session_factory(parts.db.engine), parts.settings)
 
     async def take_lease(self) -> bool:
         """Hold or renew the janitor lease; True if this process is the active janitor."""
@@ -80,6 +83,8 @@ class Janitor:
                 upload_id, UploadState.EXPIRED, "janitor", None, wait=False
             )
         await self.apply_retention()
+        await sessions.purge_expired(self._auth)  # ended portal sessions
+        await throttle.purge(self._auth)  # sign-in failure counters whose window is over
         if utcnow() >= self._next_leftover_sweep:
             await self.remove_leftovers()
             self._next_leftover_sweep = utcnow() + LEFTOVER_SWEEP_INTERVAL
