@@ -8,7 +8,7 @@ import contextlib
 import threading
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -68,33 +68,32 @@ class Stepper(Generic[T]):
         self._cancel = cancel
         self._background = background
         self._closing = closing
-        self._running: asyncio.Future[object] | None = None
+        self._running: Future[object] | None = None
         self._closed = False
 
     async def step(self) -> T | None:
-        """The next item; None at the end."""
+        """The next item; None at the end (or once closed)."""
         if self._closed:
             return None
-        self._running = asyncio.get_running_loop().run_in_executor(
-            self._pool, next, self._iterator, _END
-        )
+        self._running = self._pool.submit(next, self._iterator, _END)
         try:
-            item = await self._running
+            item = await asyncio.wrap_future(self._running)
         except asyncio.CancelledError:
-            self._cancel.set()
+            self._cancel.set()  # the thread's step goes on to the next chunk, then stops
             raise
         return None if item is _END else item  # type: ignore[return-value]
 
     async def close(self) -> None:
-        """Stop the reading and close the archive (also while a step runs)."""
+        """Stop the reading and close the archive: after the step under way, if any (a
+        generator cannot be closed while it runs)."""
         if self._closed:
             return
         self._closed = True
         self._cancel.set()
-        if self._running is not None and not self._running.done():
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(self._running)
         try:
+            if self._running is not None and not self._running.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wrap_future(self._running)
             await asyncio.get_running_loop().run_in_executor(self._pool, self._closing)
         finally:
             self._background.forget(self._cancel)

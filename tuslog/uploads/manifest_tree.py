@@ -124,8 +124,10 @@ def matching(data: dict[str, Any], text: str, prefix: str, offset: int, limit: i
     for index, row in enumerate(data["entries"]):
         if needle not in row[0].casefold():
             continue
-        if depth and split(row[0])[:depth] != base:
-            continue
+        if depth:
+            parts = split(row[0])
+            if len(parts) <= depth or parts[:depth] != base:
+                continue
         found.append(index)
     page: list[Folder | Entry] = [*entries_at(data, found[offset : offset + limit])]
     return Slice(page, len(found))
