@@ -272,18 +272,29 @@ def _page_text(page: Page) -> str:
 # --- grep ---------------------------------------------------------------------------------
 class _GrepPrinter:
     """``path:line:text`` for matches and ``path-line-text`` for context, as ``grep -n``
-    prints them: overlapping context printed once, ``--`` between separate groups."""
+    prints them: each line once (a match inside another's context still shows as a
+    match), ``--`` between separate groups. After-lines wait for the next hit."""
 
     def __init__(self) -> None:
         self._last: tuple[int, int] | None = None  # (entry, line number) printed last
+        self._after: list[tuple[Hit, Line]] = []
 
     def show(self, hit: Hit) -> None:
-        for line, mark in (
-            *((line, "-") for line in hit.before),
-            (hit.line, ":"),
-            *((line, "-") for line in hit.after),
-        ):
-            self._print(hit, line, mark)
+        self._flush(hit)
+        for line in hit.before:
+            self._print(hit, line, "-")
+        self._print(hit, hit.line, ":")
+        self._after = [(hit, line) for line in hit.after]
+
+    def finish(self) -> None:
+        self._flush(None)
+
+    def _flush(self, following: Hit | None) -> None:
+        for hit, line in self._after:
+            if following and following.index == hit.index and line.number >= following.line.number:
+                break
+            self._print(hit, line, "-")
+        self._after = []
 
     def _print(self, hit: Hit, line: Line, mark: str) -> None:
         last = self._last
@@ -326,6 +337,7 @@ def grep(args: argparse.Namespace, settings: Settings) -> None:
                 else:
                     printer.show(hit)
                     sys.stdout.flush()
+            printer.finish()
             return run.summary
 
     summary = _run(settings, work)

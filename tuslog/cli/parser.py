@@ -163,7 +163,16 @@ def _uploads(sub: "argparse._SubParsersAction[_Parser]") -> None:
 
 
 def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
-    ls = _command(group, "ls", inspect.ls, "list the entries of an uploaded archive")
+    ls = _command(
+        group,
+        "ls",
+        inspect.ls,
+        "list the entries of an uploaded archive",
+        epilog=(
+            "The server lists each finished upload once, in the background. #N is an entry's "
+            "number: give it to cat or extract for a name the archive holds twice."
+        ),
+    )
     ls.add_argument("id", help="the upload's id")
     ls.add_argument("--filter", metavar="TEXT", help="only entries whose path contains TEXT")
     ls.add_argument(
@@ -176,6 +185,10 @@ def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
         "cat",
         inspect.cat,
         "show a text entry with line numbers: its first and last 64 KiB, or --lines N",
+        epilog=(
+            "Compressed entries (syslog.2.gz) are shown decompressed; control characters "
+            "and invalid UTF-8 as escapes; binary entries are not shown (use extract)."
+        ),
     )
     cat.add_argument("id", help="the upload's id")
     cat.add_argument("path", help="the entry's path as `upload ls` shows it, or #N (entry N)")
@@ -188,6 +201,13 @@ def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
         "grep",
         inspect.grep,
         "search the text entries of an archive (RE2 syntax); exit 1 when nothing matches",
+        epilog=(
+            "Prints path:line:text per matching line (path-line-text for context), as grep -n "
+            "does. Compressed entries are searched too, binary ones skipped. A search stops "
+            "after TUSLOG_ARCHIVE_SEARCH_TIME_BUDGET or TUSLOG_ARCHIVE_SEARCH_MAX_BYTES and "
+            "says how far it got. Exit codes: 0 found, 1 nothing found (or a failure, with a "
+            "message), 2 a usage mistake or an unusable pattern."
+        ),
     )
     grep.add_argument("id", help="the upload's id")
     grep.add_argument("pattern", help="a regular expression (RE2), or text with --fixed")
@@ -205,6 +225,11 @@ def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
         "extract",
         inspect.extract,
         "save one entry of an archive (as its own file name, in this directory)",
+        epilog=(
+            "The file is named after the entry's last path part, with anything but letters, "
+            "digits and ._-+@=,()[] replaced by _; it is never written outside this "
+            "directory, and an existing file is never overwritten."
+        ),
     )
     extract.add_argument("id", help="the upload's id")
     extract.add_argument("path", help="the entry's path as `upload ls` shows it, or #N")
