@@ -56,6 +56,8 @@ DOWNLOAD_TIME_BUDGET = timedelta(hours=24)
 """An entry download lasts as long as its client takes; bytes are capped, time hardly."""
 MAX_PREVIEW_BYTES = 1024 * 1024
 MAX_PAGE_LINES = 5000
+MAX_HITS = 10_000
+MAX_TEXT = 8192
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class ArchiveReading:
         """A page of folder ``prefix``'s contents, or with ``text`` of the entries below
         it whose path contains ``text`` (case ignored)."""
         manifest_tree.check_page(offset, limit)
+        if len(prefix) > MAX_TEXT or (text and len(text) > MAX_TEXT):
+            raise errors.INVALID_VALUE(f"prefix/text: at most {MAX_TEXT} characters.")
         status, data = await self._ready_data(upload_id)
         prefix = manifest_tree.normalise(prefix)
         if text:
@@ -257,6 +261,10 @@ class ArchiveReading:
         self, upload_id: str, query: SearchQuery, *, actor: str, client_ip: str | None = None
     ) -> SearchRun:
         """Start a search over the archive's text entries; iterate ``run.hits()``."""
+        if not 1 <= query.max_hits <= MAX_HITS or len(query.paths or "") > MAX_TEXT:
+            raise errors.INVALID_VALUE(
+                f"max_hits: between 1 and {MAX_HITS}; paths: at most {MAX_TEXT} characters."
+            )
         try:
             compile_pattern(query)
         except PatternError as error:

@@ -190,9 +190,13 @@ class Inspection:
             await asyncio.wait({future}, timeout=every)
             if future.done():
                 return
-            async with self._parts.db.begin() as session:
-                kept = await manifests.renew(session, upload_id, holder)
-                gone = await manifests.upload_is_gone(session, upload_id)
+            try:
+                async with self._parts.db.begin() as session:
+                    kept = await manifests.renew(session, upload_id, holder)
+                    gone = await manifests.upload_is_gone(session, upload_id)
+            except Exception as error:  # the database, for a moment: read on, try again
+                log.warning("could not renew the claim on upload %s: %s", upload_id, error)
+                continue
             if not kept or gone:
                 cancel.set()
 

@@ -83,11 +83,12 @@ async def add_pending(session: AsyncSession, upload_id: str) -> None:
 
 async def add_missing(session: AsyncSession, limit: int = 100) -> int:
     """Pending rows for up to ``limit`` eligible uploads that have none (finished before
-    this feature, by a final concatenation, or in a process that died before adding it)."""
+    this feature, by a final concatenation, or in a process that died before adding it),
+    the most recent first: those are the ones staff are looking at."""
     found = await session.scalars(
         select(Upload.id)
         .where(eligible(), ~exists().where(ArchiveManifest.upload_id == Upload.id))
-        .order_by(Upload.completed_at)
+        .order_by(Upload.completed_at.desc())
         .limit(limit)
     )
     missing = list(found)
@@ -98,10 +99,8 @@ async def add_missing(session: AsyncSession, limit: int = 100) -> int:
 
 async def forget_gone(session: AsyncSession) -> int:
     """Delete the manifests of uploads that were deleted, expired or terminated."""
-    gone = select(Upload.id).where(Upload.state.in_(GONE_STATES))
-    result = await session.execute(
-        delete(ArchiveManifest).where(ArchiveManifest.upload_id.in_(gone))
-    )
+    gone = exists().where(Upload.id == ArchiveManifest.upload_id, Upload.state.in_(GONE_STATES))
+    result = await session.execute(delete(ArchiveManifest).where(gone))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -1,5 +1,6 @@
-"""The engine's worker threads, created and closed by whoever runs the engine (the app's
-cleanup context, a CLI command): bounded, and named so that a thread dump says who is who.
+"""The engine's worker threads and background tasks, created and closed by whoever runs
+the engine (the app's cleanup context, a CLI command): bounded, and named so that a thread
+dump says who is who.
 """
 
 import asyncio
