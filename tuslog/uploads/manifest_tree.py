@@ -85,30 +85,40 @@ class _Folders:
         ]
 
 
+def clean(path: str) -> str:
+    """``path`` normalised as ``split`` does, without a trailing slash (fast when it
+    already is, as nearly every path is)."""
+    if path.startswith(("./", "/")) or "//" in path or "/./" in path or path.endswith("/."):
+        return "/".join(split(path))
+    return "" if path == "." else path.rstrip("/")
+
+
 def level(data: dict[str, Any], prefix: str, offset: int, limit: int) -> Slice:
     """The folders and entries directly in folder ``prefix`` ("" for the top): folders
     first, then entries, each sorted by name."""
     check_page(offset, limit)
     base = split(prefix)
-    depth = len(base)
+    start = "/".join(base) + "/" if base else ""
     folders = _Folders(base)
     here: list[tuple[str, int]] = []
     for index, row in enumerate(data["entries"]):
-        parts = split(row[0])
-        if len(parts) <= depth or parts[:depth] != base:
+        path = clean(row[0])
+        if not path.startswith(start) or len(path) == len(start):
             continue
-        if len(parts) > depth + 1:
-            folders.add(parts[depth], row[2], None)
+        rest = path[len(start) :]
+        cut = rest.find("/")
+        if cut >= 0:
+            folders.add(rest[:cut], row[2], None)
         elif row[1] == _DIR:
-            folders.add(parts[depth], 0, index)
+            folders.add(rest, 0, index)
         else:
-            here.append((parts[depth], index))
+            here.append((rest, index))
     shown_folders = folders.built()
     here.sort()
     total = len(shown_folders) + len(here)
     chosen: list[Folder | Entry] = list(shown_folders[offset : offset + limit])
-    start = max(0, offset - len(shown_folders))
-    wanted = [index for _, index in here[start : start + limit - len(chosen)]]
+    first = max(0, offset - len(shown_folders))
+    wanted = [index for _, index in here[first : first + limit - len(chosen)]]
     chosen.extend(entries_at(data, wanted))
     return Slice(chosen, total)
 
@@ -119,14 +129,14 @@ def matching(data: dict[str, Any], text: str, prefix: str, offset: int, limit: i
     check_page(offset, limit)
     needle = text.casefold()
     base = split(prefix)
-    depth = len(base)
+    start = "/".join(base) + "/" if base else ""
     found = []
     for index, row in enumerate(data["entries"]):
         if needle not in row[0].casefold():
             continue
-        if depth:
-            parts = split(row[0])
-            if len(parts) <= depth or parts[:depth] != base:
+        if start:
+            path = clean(row[0])
+            if not path.startswith(start) or len(path) == len(start):
                 continue
         found.append(index)
     page: list[Folder | Entry] = [*entries_at(data, found[offset : offset + limit])]
@@ -142,13 +152,13 @@ def find(data: dict[str, Any], path: str) -> Entry | None:
         if number < len(rows):
             return entries_at(data, [number])[0]
         return None
-    wanted = split(path)
     found = None
     for index, row in enumerate(rows):
         if row[0] == path:
             found = index
     if found is None:
+        wanted = clean(path)
         for index, row in enumerate(rows):
-            if split(row[0]) == wanted:
+            if clean(row[0]) == wanted:
                 found = index
     return None if found is None else entries_at(data, [found])[0]
