@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     archive_max_entries: int = Field(
         100_000,
         ge=1,
-        le=10_000_000,
+        le=1_000_000,
         description="Entries listed in a manifest; past it they are only counted",
     )
     archive_max_bytes: Size = Field(
