@@ -9,14 +9,13 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from tuslog import errors
-from tuslog.archives import Entry, Hit, Line, Page, Preview, SearchQuery, SearchSummary
-from tuslog.cli import runtime
-from tuslog.cli.output import EXIT_FAILED, EXIT_USAGE, CommandError, emit, table, warn
+from tuslog.archives import Page, Preview, SearchQuery, SearchSummary
+from tuslog.cli import archive_text, runtime
+from tuslog.cli.output import EXIT_FAILED, EXIT_USAGE, CommandError, emit, warn
 from tuslog.db.models import ManifestState
 from tuslog.settings import Settings
 from tuslog.units import format_size
@@ -108,7 +107,8 @@ def _check_listable(status: ManifestStatus) -> None:
     if status.state == ManifestState.NOT_AN_ARCHIVE:
         raise errors.ARCHIVE_NOT_AN_ARCHIVE()
     if status.state == ManifestState.FAILED:
-        raise errors.ARCHIVE_UNREADABLE(f"The archive could not be listed: {status.problem}.")
+        reason = (status.problem or "").split(": ", 1)[-1]  # after "could not read…: "
+        raise errors.ARCHIVE_UNREADABLE(f"The archive could not be listed: {reason}.")
 
 
 def ls(args: argparse.Namespace, settings: Settings) -> None:
@@ -132,8 +132,8 @@ def ls(args: argparse.Namespace, settings: Settings) -> None:
         needle = args.filter.casefold()
         entries = [entry for entry in entries if needle in entry.path.casefold()]
     _warn_about(status)
-    data = {"status": status.as_dict(), "entries": [_entry_dict(e) for e in entries]}
-    emit(args, data, lambda: _ls_text(status, entries))
+    data = {"status": status.as_dict(), "entries": [archive_text.entry_dict(e) for e in entries]}
+    emit(args, data, lambda: archive_text.ls_text(status, entries))
 
 
 def _warn_about(status: ManifestStatus) -> None:
@@ -143,51 +143,7 @@ def _warn_about(status: ManifestStatus) -> None:
         warn(status.problem)
 
 
-def _when(mtime: int | None) -> str:
-    if mtime is None:
-        return ""
-    try:
-        return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M")
-    except (OverflowError, OSError, ValueError):
-        return "?"
-
-
-def _entry_dict(entry: Entry) -> dict[str, Any]:
-    return {
-        "index": entry.index,
-        "path": entry.path,
-        "type": entry.type.value,
-        "size": entry.size,
-        "mtime": entry.mtime,
-        "link": entry.link,
-        "flags": entry.flags,
-    }
-
-
-_NOTES = {"u": "unsafe path", "c": "name cut", "x": "content unreadable"}
-
-
-def _ls_text(status: ManifestStatus, entries: list[Entry]) -> str:
-    counts = status.counts
-    header = (
-        f"{status.filename or status.upload_id}: {status.format}, "
-        f"{counts.get('entries', 0):,} entries, {format_size(counts.get('total_size', 0))}"
-    )
-    rows = []
-    for entry in entries:
-        name = entry.path + (f" -> {entry.link}" if entry.link is not None else "")
-        notes = [note for flag, note in _NOTES.items() if flag in entry.flags]
-        name += f"  ({', '.join(notes)})" if notes else ""
-        size = format_size(entry.size) if entry.type.value == "file" else ""
-        rows.append([f"#{entry.index}", entry.type.value, size, _when(entry.mtime), name])
-    return header + "\n" + table(rows, ["ENTRY", "TYPE", "SIZE", "MODIFIED (UTC)", "PATH"])
-
-
 # --- cat ----------------------------------------------------------------------------------
-def _numbered(lines: list[Line]) -> list[str]:
-    return [f"{line.number:>6}  {line.text}" for line in lines]
-
-
 def cat(args: argparse.Namespace, settings: Settings) -> None:
     upload_id = _upload_id(args)
 
@@ -207,7 +163,7 @@ def cat(args: argparse.Namespace, settings: Settings) -> None:
     if shown.problem:
         warn(shown.problem)
     if isinstance(shown, Page):
-        emit(args, _page_dict(shown), lambda: _page_text(shown))
+        emit(args, archive_text.page_dict(shown), lambda: archive_text.page_text(shown))
         return
     if shown.binary and not args.json:
         warn(
@@ -215,107 +171,10 @@ def cat(args: argparse.Namespace, settings: Settings) -> None:
             f"`tuslog upload extract {upload_id} '#{shown.index}'`"
         )
         return
-    emit(args, _preview_dict(shown), lambda: _preview_text(shown))
-
-
-def _lines_json(lines: list[Line]) -> list[dict[str, Any]]:
-    return [{"number": line.number, "text": line.text} for line in lines]
-
-
-def _preview_dict(preview: Preview) -> dict[str, Any]:
-    return {
-        "index": preview.index,
-        "path": preview.path,
-        "binary": preview.binary,
-        "encoding": preview.encoding,
-        "compression": preview.compression,
-        "total_lines": preview.total_lines,
-        "head": _lines_json(preview.head),
-        "tail": _lines_json(preview.tail),
-        "problem": preview.problem,
-    }
-
-
-def _preview_text(preview: Preview) -> str:
-    lines = _numbered(preview.head)
-    if preview.tail:
-        first = (preview.head[-1].number + 1) if preview.head else 1
-        last = preview.tail[0].number - 1
-        if last >= first:
-            lines.append(f"     …  lines {first}-{last} not shown (--from {first} --lines N)")
-        lines += _numbered(preview.tail)
-    elif preview.total_lines is None and preview.problem is None:
-        lines.append("     …  (more: --from N --lines N)")
-    return "\n".join(lines)
-
-
-def _page_dict(page: Page) -> dict[str, Any]:
-    return {
-        "index": page.index,
-        "path": page.path,
-        "encoding": page.encoding,
-        "lines": _lines_json(page.lines),
-        "next_line": page.next_line,
-        "problem": page.problem,
-    }
-
-
-def _page_text(page: Page) -> str:
-    if page.encoding is None and page.problem is None:
-        return f"({page.path} is binary data, not shown)"
-    lines = _numbered(page.lines)
-    if page.next_line is not None:
-        lines.append(f"     …  more from line {page.next_line} (--from {page.next_line})")
-    return "\n".join(lines)
+    emit(args, archive_text.preview_dict(shown), lambda: archive_text.preview_text(shown))
 
 
 # --- grep ---------------------------------------------------------------------------------
-class _GrepPrinter:
-    """``path:line:text`` for matches and ``path-line-text`` for context, as ``grep -n``
-    prints them: each line once (a match inside another's context still shows as a
-    match), ``--`` between separate groups. After-lines wait for the next hit."""
-
-    def __init__(self) -> None:
-        self._last: tuple[int, int] | None = None  # (entry, line number) printed last
-        self._after: list[tuple[Hit, Line]] = []
-
-    def show(self, hit: Hit) -> None:
-        self._flush(hit)
-        for line in hit.before:
-            self._print(hit, line, "-")
-        self._print(hit, hit.line, ":")
-        self._after = [(hit, line) for line in hit.after]
-
-    def finish(self) -> None:
-        self._flush(None)
-
-    def _flush(self, following: Hit | None) -> None:
-        for hit, line in self._after:
-            if following and following.index == hit.index and line.number >= following.line.number:
-                break
-            self._print(hit, line, "-")
-        self._after = []
-
-    def _print(self, hit: Hit, line: Line, mark: str) -> None:
-        last = self._last
-        if last is not None and last[0] == hit.index and line.number <= last[1]:
-            return
-        if last is not None and (last[0] != hit.index or line.number > last[1] + 1):
-            print("--")
-        print(f"{hit.path}{mark}{line.number}{mark}{line.text}")
-        self._last = (hit.index, line.number)
-
-
-def _hit_dict(hit: Hit) -> dict[str, Any]:
-    return {
-        "index": hit.index,
-        "path": hit.path,
-        "line": {"number": hit.line.number, "text": hit.line.text},
-        "before": _lines_json(hit.before),
-        "after": _lines_json(hit.after),
-    }
-
-
 def grep(args: argparse.Namespace, settings: Settings) -> None:
     upload_id = _upload_id(args)
     query = SearchQuery(
@@ -326,14 +185,14 @@ def grep(args: argparse.Namespace, settings: Settings) -> None:
         max_hits=args.max_count,
         paths=args.path,
     )
-    printer = _GrepPrinter()
+    printer = archive_text.GrepPrinter()
     found: list[dict[str, Any]] = []
 
     async def work(reading: ArchiveReading, engine: UploadEngine) -> SearchSummary | None:
         async with await reading.search(upload_id, query, actor=ACTOR) as run:
             async for hit in run.hits():
                 if args.json:
-                    found.append(_hit_dict(hit))
+                    found.append(archive_text.hit_dict(hit))
                 else:
                     printer.show(hit)
                     sys.stdout.flush()

@@ -133,7 +133,8 @@ class ArchiveReading:
         if status.state == ManifestState.NOT_AN_ARCHIVE:
             raise errors.ARCHIVE_NOT_AN_ARCHIVE()
         if status.state == ManifestState.FAILED:
-            raise errors.ARCHIVE_UNREADABLE(f"The archive could not be listed: {status.problem}.")
+            reason = (status.problem or "").split(": ", 1)[-1]  # after "could not read…: "
+            raise errors.ARCHIVE_UNREADABLE(f"The archive could not be listed: {reason}.")
         async with self._parts.db.session() as session:
             data = await manifests.load_data(session, upload_id) if status.ready else None
         if data is None:
