@@ -263,3 +263,32 @@ WEBHOOK_TARGET_REFUSED = _define(
     "link-local ones only when TUSLOG_WEBHOOK_ALLOWED_NETWORKS includes them.",
 )
 INTERNAL_ERROR = _define("internal_error", 500, "Internal server error; retry shortly.")
+# --- looking inside archives (tuslog.uploads.archive_reading) ----------------------------
+MANIFEST_NOT_READY = _define(
+    "manifest_not_ready",
+    409,
+    "This archive's list of entries is still being made; try again in a moment.",
+    retry_after=5,
+)
+ARCHIVE_NOT_AN_ARCHIVE = _define(
+    "archive_not_an_archive",
+    422,
+    "This upload is not an archive tuslog can look into (tar, tar.gz, tar.xz, tar.zst, "
+    "tar.bz2, zip, or one .gz, .xz, .zst or .bz2 file); download it instead.",
+)
+ARCHIVE_UNREADABLE = _define(
+    "archive_unreadable",
+    422,
+    "The archive could not be read as far as this entry; download the whole upload instead.",
+)
+ARCHIVE_ENTRY_NOT_FOUND = _define(
+    "archive_entry_not_found", 404, "The archive's list of entries has no such entry."
+)
+ARCHIVE_ENTRY_UNAVAILABLE = _define(
+    "archive_entry_unavailable",
+    409,
+    "This entry has no content to show (a folder, a link, or encrypted data).",
+)
+ARCHIVE_PATTERN_INVALID = _define(
+    "archive_pattern_invalid", 400, "The search pattern cannot be used; correct it."
+)

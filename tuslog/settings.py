@@ -219,6 +219,49 @@ class Settings(BaseSettings):
         )
     )
 
+    # Looking inside archives (tuslog.archives, tuslog.uploads.inspection): caps per job.
+    archive_jobs: int = Field(
+        1, ge=1, le=8, description="Archive manifests built at once, per worker process"
+    )
+    archive_max_entries: int = Field(
+        100_000,
+        ge=1,
+        le=1_000_000,
+        description="Entries listed in a manifest; past it they are only counted",
+    )
+    archive_max_bytes: Size = Field(
+        parse_size("64G"),
+        ge=1,
+        description="Bytes one manifest, preview or entry download may decompress",
+    )
+    archive_max_ratio: int = Field(
+        200,
+        ge=2,
+        description="Expansion (decompressed : compressed) at which a stream counts as a bomb",
+    )
+    archive_max_path_length: int = Field(
+        4096, ge=64, description="Characters of an entry name kept; longer names are cut"
+    )
+    archive_time_budget: Duration = Field(
+        parse_duration("10m"),
+        gt=timedelta(0),
+        description="Time one manifest may take before it stops with what it listed",
+    )
+    archive_preview_time_budget: Duration = Field(
+        parse_duration("20s"), gt=timedelta(0), description="Time one preview or page may take"
+    )
+    archive_search_time_budget: Duration = Field(
+        parse_duration("60s"), gt=timedelta(0), description="Time one search may take"
+    )
+    archive_search_max_bytes: Size = Field(
+        parse_size("16G"), ge=1, description="Bytes one search may decompress"
+    )
+    archive_max_decoder_memory: Size = Field(
+        parse_size("128M"),
+        ge=parse_size("1M"),
+        description="Memory an xz or zstd stream may ask for to be decoded (`xz -9` needs 64M)",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:

@@ -6,7 +6,18 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from tuslog import __version__
-from tuslog.cli import apikeys, backup, doctor, server, tickets, tokens, uploads, users, values
+from tuslog.cli import (
+    apikeys,
+    backup,
+    doctor,
+    inspect,
+    server,
+    tickets,
+    tokens,
+    uploads,
+    users,
+    values,
+)
 from tuslog.cli.output import EXIT_USAGE
 
 DESCRIPTION = """\
@@ -143,9 +154,9 @@ def _tokens(sub: "argparse._SubParsersAction[_Parser]") -> None:
 
 
 def _uploads(sub: "argparse._SubParsersAction[_Parser]") -> None:
-    group = sub.add_parser("upload", help="list, show, download and delete uploads").add_subparsers(
-        dest="action", required=True, metavar="ACTION", parser_class=_Parser
-    )
+    group = sub.add_parser(
+        "upload", help="list, show, download and delete uploads, and look into archives"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     listing = _command(group, "list", uploads.list_, "list uploads (--json: also where they are)")
     listing.add_argument("number", nargs="?", help="only this ticket's uploads")
     show = _command(group, "show", uploads.show, "show one upload")
@@ -175,6 +186,84 @@ def _uploads(sub: "argparse._SubParsersAction[_Parser]") -> None:
     delete = _command(group, "delete", uploads.delete, "delete one upload and its bytes")
     delete.add_argument("id", help="the upload's id")
     _yes(delete)
+    _inspect(group)
+
+
+def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
+    ls = _command(
+        group,
+        "ls",
+        inspect.ls,
+        "list the entries of an uploaded archive",
+        epilog=(
+            "The server lists each finished upload once, in the background. #N is an entry's "
+            "number: give it to cat or extract for a name the archive holds twice."
+        ),
+    )
+    ls.add_argument("id", help="the upload's id")
+    ls.add_argument("--filter", metavar="TEXT", help="only entries whose path contains TEXT")
+    ls.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the list is made (made here if no server is making it)",
+    )
+    cat = _command(
+        group,
+        "cat",
+        inspect.cat,
+        "show a text entry with line numbers: its first and last 64 KiB, or --lines N",
+        epilog=(
+            "Compressed entries (syslog.2.gz) are shown decompressed; control characters "
+            "and invalid UTF-8 as escapes; binary entries are not shown (use extract)."
+        ),
+    )
+    cat.add_argument("id", help="the upload's id")
+    cat.add_argument("path", help="the entry's path as `upload ls` shows it, or #N (entry N)")
+    cat.add_argument("--lines", type=inspect.count, metavar="N", help="show N lines (max 5000)")
+    cat.add_argument(
+        "--from", dest="start", type=inspect.count, metavar="LINE", help="first line to show"
+    )
+    grep = _command(
+        group,
+        "grep",
+        inspect.grep,
+        "search the text entries of an archive (RE2 syntax); exit 1 when nothing matches",
+        epilog=(
+            "Prints path:line:text per matching line (path-line-text for context), as grep -n "
+            "does. Compressed entries are searched too, binary ones skipped. A search stops "
+            "after TUSLOG_ARCHIVE_SEARCH_TIME_BUDGET or TUSLOG_ARCHIVE_SEARCH_MAX_BYTES and "
+            "says how far it got. Exit codes: 0 found, 1 nothing found (or a failure, with a "
+            "message), 2 a usage mistake or an unusable pattern."
+        ),
+    )
+    grep.add_argument("id", help="the upload's id")
+    grep.add_argument("pattern", help="a regular expression (RE2), or text with --fixed")
+    grep.add_argument("-F", "--fixed", action="store_true", help="PATTERN is plain text")
+    grep.add_argument("-i", "--ignore-case", action="store_true", help="ignore case")
+    grep.add_argument(
+        "-C", "--context", type=inspect.context, default=0, metavar="N", help="lines around (0-10)"
+    )
+    grep.add_argument("--path", metavar="GLOB", help="only entries whose path matches GLOB")
+    grep.add_argument(
+        "-m", "--max-count", type=inspect.count, default=1000, metavar="N", help="stop after N"
+    )
+    extract = _command(
+        group,
+        "extract",
+        inspect.extract,
+        "save one entry of an archive (as its own file name, in this directory)",
+        epilog=(
+            "The file is named after the entry's last path part, with anything but letters, "
+            "digits and ._-+@=,()[] replaced by _; it is never written outside this "
+            "directory, and an existing file is never overwritten."
+        ),
+    )
+    extract.add_argument("id", help="the upload's id")
+    extract.add_argument("path", help="the entry's path as `upload ls` shows it, or #N")
+    extract.add_argument("-o", "--output", help="file to write instead; - for standard output")
+    extract.add_argument(
+        "--force", action="store_true", help="also from a corrupt upload (its bytes may be damaged)"
+    )
 
 
 def _apikeys(sub: "argparse._SubParsersAction[_Parser]") -> None:

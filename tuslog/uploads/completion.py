@@ -5,6 +5,7 @@ from tuslog import errors
 from tuslog.db.models import Upload, UploadState
 from tuslog.storage.store import is_disk_full
 from tuslog.uploads import hotpath, records
+from tuslog.uploads.inspection import Inspection
 from tuslog.uploads.parts import Parts
 from tuslog.uploads.verifier import Verifier
 
@@ -60,6 +61,7 @@ class Completion:
         else:
             parts.locks.discard(upload.id)
         upload.state, upload.sha256 = state, sha256
+        Inspection(parts).start(upload.id)  # its archive manifest, in the background
         if not upload.is_partial:  # a partial still expires unless a final claims it
             upload.expires_at = None
         return upload

@@ -9,6 +9,7 @@ from tuslog.services import tokens
 from tuslog.uploads import admission, concat, records
 from tuslog.uploads.completion import Completion
 from tuslog.uploads.ending import Ending
+from tuslog.uploads.inspection import Inspection
 from tuslog.uploads.parts import Parts
 
 
@@ -84,4 +85,5 @@ class Creation:
         final = await concat.create_final(self._parts, token, new, upload_ids)
         for upload_id in dict.fromkeys(upload_ids):  # claimed: nothing refers to their bytes
             await self._ending.forget(upload_id)
+        Inspection(self._parts).start(final[0].id)  # a finished archive: list its entries
         return final

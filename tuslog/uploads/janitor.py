@@ -25,6 +25,7 @@ from tuslog.services import retention, sessions, throttle
 from tuslog.services.auth_context import Auth
 from tuslog.uploads import records
 from tuslog.uploads.ending import Ending
+from tuslog.uploads.inspection import Inspection
 from tuslog.uploads.parts import Parts
 from tuslog.uploads.verifier import Verifier
 
@@ -75,6 +76,7 @@ class Janitor:
             unverified = await records.awaiting_verification(session)
         for upload_id in unverified:
             self._verifier.start(upload_id, patient=False)  # busy lock: being verified
+        await Inspection(self._parts).sweep()  # archive manifests: queued, restarted, forgotten
         expired = 0
         for upload_id in due:
             # Without waiting: a busy upload has a request on it right now, so it is not

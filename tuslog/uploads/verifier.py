@@ -23,6 +23,7 @@ from tuslog.db.models import UploadState
 from tuslog.storage.locks import HeldLock
 from tuslog.storage.store import DataMissingError, Store
 from tuslog.uploads import records
+from tuslog.uploads.inspection import Inspection
 from tuslog.uploads.parts import Parts
 
 log = logging.getLogger(__name__)
@@ -138,3 +139,4 @@ class Verifier:
         parts.locks.discard(upload_id)
         if recorded:
             log.info("upload %s verified in the background", upload_id)
+            Inspection(parts).start(upload_id)  # its archive manifest
