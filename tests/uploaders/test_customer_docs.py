@@ -89,7 +89,7 @@ def test_documented_stream_command_works(
     assert result.returncode == 0, result.output[-3000:]
     assert "server:   verified" in result.stdout
     (upload,) = server.uploads(ticket)
-    assert upload["state"] == "complete"
+    assert upload["state"] == "verified"
     assert upload["filename"] == ("logs dir.tar.gz" if index == 2 else "logs.tar.gz")
     with tarfile.open(server.stored(upload["id"]), "r:gz") as stored:
         names = sorted(Path(name).name for name in stored.getnames() if name.endswith(".log"))
