@@ -35,6 +35,7 @@ from bench_procs import (
 PEERS_VENV = BENCH_DIR / ".peers-venv"
 PEERS_NODE = BENCH_DIR / ".peers-node"
 SERVERS = ("tuslog", "tuspyserver", "tus-node", "bare-durable")
+ALL_SERVERS = (*SERVERS, "bare")  # "bare": no hash, no sync (bench/patch_cost.py)
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -195,16 +196,15 @@ def _tus_node(work: Path) -> Contender:
     )
 
 
-def _bare_durable(work: Path) -> Contender:
+def _bare(work: Path, durable: bool = True) -> Contender:
     port = free_port()
+    name = "bare-durable" if durable else "bare"
     argv = [PYTHON, str(BENCH_DIR / "bare_server.py"), "--port", str(port)]
-    argv += ["--dir", str(work / "bare"), "--sha256", "--fdatasync"]
-    server = Server("bare-durable", argv, port, dict(os.environ), work / "bare.log")
-    label = "bare aiohttp, SHA-256 + fdatasync per PATCH"
+    argv += ["--dir", str(work / "bare")] + (["--sha256", "--fdatasync"] if durable else [])
+    server = Server(name, argv, port, dict(os.environ), work / "bare.log")
+    label = "bare aiohttp, SHA-256 + fdatasync per PATCH" if durable else "bare aiohttp"
     versions = {"aiohttp": importlib.metadata.version("aiohttp")}
-    return Contender(
-        "bare-durable", label, server, work, lambda uid: work / "bare" / uid, versions=versions
-    )
+    return Contender(name, label, server, work, lambda uid: work / "bare" / uid, versions=versions)
 
 
 def _venv_versions(python: str, names: tuple[str, ...]) -> dict[str, str]:
@@ -231,7 +231,8 @@ async def start(names: list[str], root: Path, uploads: int) -> list[Contender]:
         "tuslog": _tuslog,
         "tuspyserver": _tuspyserver,
         "tus-node": _tus_node,
-        "bare-durable": _bare_durable,
+        "bare-durable": _bare,
+        "bare": lambda w: _bare(w, durable=False),
     }
     contenders = []
     for name in names:
