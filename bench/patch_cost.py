@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -59,25 +60,38 @@ async def one(c: Contender, payload: Payload, digests: Digests, patch: int, coun
     return {"wall_ms": 1000 * wall / patches, "cpu_ms": 1000 * cpu / patches, "n": patches}
 
 
-async def profile(c: Contender, payload: Payload, digests: Digests, args: argparse.Namespace):
+MODES = {
+    "wall": "py-spy, all threads of tuslog's worker (wall time: running, in a system call"
+    " or waiting for the GIL)",
+    "gil": "py-spy --gil, the thread that holds the GIL (Python CPU)",
+}
+
+
+async def profile(
+    c: Contender, payload: Payload, digests: Digests, args: argparse.Namespace, mode: str
+) -> dict[str, Any]:
     pyspy = PEERS_VENV / "bin" / "py-spy"
     if not pyspy.exists():
         raise SystemExit(f"{pyspy} is missing: run bench/peers/setup.sh")
     raw = Path(tempfile.mkstemp(suffix=".txt")[1])
     argv = [str(pyspy), "record", "--pid", str(c.server.pid), "--rate", str(args.rate)]
     argv += ["--format", "raw", "--output", str(raw), "--nonblocking"]
+    argv += ["--gil"] if mode == "gil" else []
     spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     await asyncio.sleep(1.0)  # py-spy attaches
     patch, count = args.profile_shape
     for _ in range(args.profile_runs):
         await one(c, payload, digests, patch, count)
-    spy.send_signal(2)
+    spy.send_signal(signal.SIGINT)
     _, err = spy.communicate(timeout=60)
     if not raw.exists() or raw.stat().st_size == 0:
         raise SystemExit(f"py-spy recorded nothing: {err.decode()[-500:]}")
     text = raw.read_text()
     raw.unlink()
-    return summarize(text)
+    if args.profile:  # the raw samples, for flame graphs or grep
+        args.profile.with_suffix(f".{mode}.raw.txt").write_text(text)
+    shape_text = f"{patch // 1024} KiB x {count}, {args.profile_runs} uploads"
+    return summarize(text, f"{MODES[mode]}, {shape_text}")
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,7 +115,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["shapes"].setdefault(key, {}).setdefault(c.name, []).append(r)
                     log(f"{key} {c.name}: {r['wall_ms']:.2f} ms, CPU {r['cpu_ms']:.2f} ms")
         if args.profile:
-            results["profile"] = await profile(contenders[0], payload, digests, args)
+            results["profile"] = {
+                mode: await profile(contenders[0], payload, digests, args, mode) for mode in MODES
+            }
     finally:
         for c in contenders:
             c.server.stop()
@@ -124,8 +140,8 @@ def render(results: dict[str, Any]) -> str:
         if "tuslog" in med and "bare-durable" in med:
             (tw, tc), (bw, bc) = med["tuslog"], med["bare-durable"]
             lines.append(f"| {key} | tuslog - bare-durable | {tw - bw:+.2f} | {tc - bc:+.2f} |")
-    if "profile" in results:
-        lines += ["", *results["profile"]["table"]]
+    for found in results.get("profile", {}).values():
+        lines += ["", *found["table"]]
     return "\n".join(lines)
 
 
@@ -152,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results = asyncio.run(run(args))
     if args.profile:
-        args.profile.write_text("\n".join(results["profile"]["table"]) + "\n")
+        tables = ["\n".join(p["table"]) for p in results["profile"].values()]
+        args.profile.write_text("\n\n".join(tables) + "\n")
     print(json.dumps(results, indent=2) if args.json else render(results))
     return 0
 
