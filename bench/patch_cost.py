@@ -46,7 +46,9 @@ def shape(text: str) -> tuple[int, int]:
     return size(patch), int(count)
 
 
-async def one(c: Contender, payload: Payload, digests: Digests, patch: int, count: int) -> dict:
+async def one(
+    c: Contender, payload: Payload, digests: Digests, patch: int, count: int
+) -> dict[str, float]:
     # a few bytes short of patch x count (Digests): the last PATCH is a little shorter
     length, headers, _ = c.next_upload(patch * count, digests)
     cpu = tree_cpu(c.root_pid)

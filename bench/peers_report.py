@@ -9,6 +9,15 @@ WORKLOADS = ("W1", "W2", "W3")
 SPEED_TARGETS = {"W1": 1.3, "W2": 1.1, "W3": 1.1}
 CPU_MARGIN_S = 0.6  # tuslog's CPU-s per GiB may exceed the best peer's by this (SHA-256)
 RSS_TARGET_MIB = 100.0
+_KEYS = (
+    "mb_per_s",
+    "server_cpu_s",
+    "server_cpu_s_per_gib",
+    "peak_rss_mib",
+    "peak_tree_rss_mib",
+    "other_cpus_busy",
+    "client_cpu_s_per_gib",
+)
 
 
 def _med(runs: list[dict[str, Any]], key: str) -> float:
@@ -20,10 +29,8 @@ def _mib(n: int) -> str:
 
 
 def medians(results: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
-    keys = ("mb_per_s", "server_cpu_s", "server_cpu_s_per_gib", "peak_rss_mib")
-    keys += ("peak_tree_rss_mib", "other_cpus_busy", "client_cpu_s_per_gib")
     return {
-        name: {w: {k: _med(runs[w], k) for k in keys} for w in WORKLOADS if w in runs}
+        name: {w: {k: _med(runs[w], k) for k in _KEYS} for w in WORKLOADS if w in runs}
         for name, runs in results["runs"].items()
     }
 

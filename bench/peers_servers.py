@@ -133,7 +133,7 @@ class Digests:
         digest = self._prefix[nominal].copy()
         for part in _window(self.payload, base, self.SERIALS - serial):
             digest.update(part)
-        return digest.hexdigest()
+        return str(digest.hexdigest())
 
 
 def _tuslog(work: Path) -> Contender:
