@@ -1,6 +1,7 @@
 """Markdown tables for bench/peers.py: medians per server, tuslog over the best peer, the
 targets of issue 11 §4b, and every round's figures."""
 
+import math
 import statistics
 from typing import Any
 
@@ -96,7 +97,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": f"{w} >= {need} x best peer",
                 "ok": ratio >= need,
                 "detail": f"{t[w]['mb_per_s']:,.0f} vs {best} {peers[best][w]['mb_per_s']:,.0f}"
-                f" MB/s: {ratio:.2f} x",
+                f" MB/s: {math.floor(ratio * 1000) / 1000:.3f} x",  # never rounded up to a pass
             }
         )
     for w in WORKLOADS:
