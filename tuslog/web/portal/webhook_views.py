@@ -54,6 +54,10 @@ def _values(form: dict[str, str]) -> dict[str, Any]:
 def _check(values: dict[str, Any]) -> None:
     if not values["url"]:
         raise forms.FormError("url", "Enter the URL that receives the events (https://…).")
+    if not values["url"].isprintable():
+        raise forms.FormError(
+            "url", "Remove the invisible or control characters (percent-encode them if meant)."
+        )
     if len(values["url"]) > URL_LIMIT:
         raise forms.FormError("url", f"This URL is too long: at most {URL_LIMIT} characters.")
     if len(values["description"]) > DESCRIPTION_LIMIT:
