@@ -8,6 +8,7 @@ from typing import NamedTuple
 from aiohttp import web
 
 from tuslog.web.portal import (
+    apikey_views,
     audit_views,
     dashboard,
     profile_views,
@@ -16,6 +17,7 @@ from tuslog.web.portal import (
     token_views,
     upload_views,
     user_views,
+    webhook_views,
 )
 from tuslog.web.portal.guard import ACCESS, Access
 
@@ -34,6 +36,9 @@ _NUMBER = "{number}"  # any ticket number, percent-encoded by tuslog.web.portal.
 _UPLOAD = "{upload_id:[0-9a-f]{32}}"
 _TOKEN = "{prefix:tlu_[a-z2-7]{8}}"  # noqa: S105 - a route pattern
 _EMAIL = "{email}"
+_KEY = "{key:tlk_[a-z2-7]{8}}"
+_HOOK = "/webhooks/{webhook_id:[0-9]{1,18}}"
+_DELIVERY = "{delivery_id:[0-9]{1,18}}"
 
 ROUTES = (
     Route("GET", "/signin", signin_views.signin_form, "signin", Access.PUBLIC),
@@ -67,6 +72,25 @@ ROUTES = (
     Route("POST", "/profile/password", profile_views.change_password, "profile.password"),
     Route("POST", "/profile/recovery-codes", profile_views.new_recovery_codes, "profile.codes"),
     Route("POST", "/profile/sessions", profile_views.end_other_sessions, "profile.sessions"),
+    Route("GET", "/api-keys", apikey_views.key_list, "api-keys"),
+    Route("POST", "/api-keys", apikey_views.create, "apikey.create"),
+    Route("GET", f"/api-keys/{_KEY}/revoke", apikey_views.revoke_form, "apikey.revoke"),
+    Route("POST", f"/api-keys/{_KEY}/revoke", apikey_views.revoke, "apikey.revoke.submit"),
+    Route("GET", "/webhooks", webhook_views.hook_list, "webhooks", Access.ADMIN),
+    Route("GET", "/webhooks/new", webhook_views.new_form, "webhook.new", Access.ADMIN),
+    Route("POST", "/webhooks/new", webhook_views.create, "webhook.create", Access.ADMIN),
+    Route("GET", _HOOK, webhook_views.hook_page, "webhook", Access.ADMIN),
+    Route("GET", f"{_HOOK}/edit", webhook_views.edit_form, "webhook.edit", Access.ADMIN),
+    Route("POST", f"{_HOOK}/edit", webhook_views.edit, "webhook.save", Access.ADMIN),
+    Route("GET", f"{_HOOK}/delete", webhook_views.delete_form, "webhook.delete", Access.ADMIN),
+    Route("POST", f"{_HOOK}/delete", webhook_views.delete, "webhook.delete.submit", Access.ADMIN),
+    Route(
+        "POST",
+        f"{_HOOK}/deliveries/{_DELIVERY}/resend",
+        webhook_views.resend,
+        "webhook.resend",
+        Access.ADMIN,
+    ),
     Route("GET", "/users", user_views.user_list, "users", Access.ADMIN),
     Route("POST", "/users", user_views.create, "user.create", Access.ADMIN),
     Route(
