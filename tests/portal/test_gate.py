@@ -20,6 +20,7 @@ SAMPLES = {
     "upload_id": "0123456789abcdef0123456789abcdef",
     "prefix": "tlu_abcdefgh",
     "email": "someone@example.com",
+    "entry": "0",
 }
 # (method, path) that a browser reaches before both factors; nothing else.
 OPEN_BEFORE_SIGN_IN = {

@@ -8,6 +8,8 @@ from typing import NamedTuple
 from aiohttp import web
 
 from tuslog.web.portal import (
+    archive_search,
+    archive_views,
     audit_views,
     dashboard,
     profile_views,
@@ -34,6 +36,7 @@ _NUMBER = "{number}"  # any ticket number, percent-encoded by tuslog.web.portal.
 _UPLOAD = "{upload_id:[0-9a-f]{32}}"
 _TOKEN = "{prefix:tlu_[a-z2-7]{8}}"  # noqa: S105 - a route pattern
 _EMAIL = "{email}"
+_ENTRY = "{entry:[0-9]{1,9}}"  # an entry's number in its archive, never its name
 
 ROUTES = (
     Route("GET", "/signin", signin_views.signin_form, "signin", Access.PUBLIC),
@@ -59,6 +62,15 @@ ROUTES = (
     Route("POST", f"/tokens/{_TOKEN}/revoke", token_views.revoke, "token.revoke"),
     Route("POST", f"/tokens/{_TOKEN}/update", token_views.update, "token.update"),
     Route("GET", "/uploads", upload_views.upload_list, "uploads"),
+    Route("GET", f"/uploads/{_UPLOAD}", archive_views.upload_page, "upload"),
+    Route("GET", f"/uploads/{_UPLOAD}/search", archive_search.search_page, "upload.search"),
+    Route("GET", f"/uploads/{_UPLOAD}/entries/{_ENTRY}", archive_views.entry_page, "upload.entry"),
+    Route(
+        "GET",
+        f"/uploads/{_UPLOAD}/entries/{_ENTRY}/download",
+        archive_views.entry_download,
+        "upload.entry.download",
+    ),
     Route("GET", f"/uploads/{_UPLOAD}/download", upload_views.download, "upload.download"),
     Route("GET", f"/uploads/{_UPLOAD}/delete", upload_views.delete_form, "upload.delete"),
     Route("POST", f"/uploads/{_UPLOAD}/delete", upload_views.delete, "upload.delete.submit"),
