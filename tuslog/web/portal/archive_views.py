@@ -9,6 +9,7 @@ archive, never by their name: names are display strings from the customer (escap
 the manifest, HTML-escaped and isolated by the templates), never parts of a URL path.
 """
 
+import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -33,6 +34,7 @@ PREVIEW_KIB = (16, 64, 256, 1024)
 DEFAULT_KIB = 64
 _FILTER_LIMIT = 500
 _MAX_LINE = 10**9
+_GLOB_SPECIAL = re.compile(r"([*?[])")
 
 
 def archive_reading(request: web.Request) -> ArchiveReading:
@@ -164,6 +166,7 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
         ticket=ticket,
         entry=entry,
         folder=entry.path.rstrip("/").rpartition("/")[0],
+        only_this=_GLOB_SPECIAL.sub(r"[\1]", entry.path),  # a glob of exactly this path
         sizes=PREVIEW_KIB,
         page_lines=PAGE_LINES,
         **context,
