@@ -23,6 +23,7 @@ SAMPLES = {
     "key": "tlk_abcdefgh",
     "webhook_id": "1",
     "delivery_id": "1",
+    "entry": "0",
 }
 # (method, path) that a browser reaches before both factors; nothing else.
 OPEN_BEFORE_SIGN_IN = {

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from tuslog.web.portal import (
     apikey_views,
+    archive_search,
+    archive_views,
     audit_views,
     dashboard,
     profile_views,
@@ -39,6 +41,7 @@ _EMAIL = "{email}"
 _KEY = "{key:tlk_[a-z2-7]{8}}"
 _HOOK = "/webhooks/{webhook_id:[0-9]{1,18}}"
 _DELIVERY = "{delivery_id:[0-9]{1,18}}"
+_ENTRY = "{entry:[0-9]{1,9}}"  # an entry's number in its archive, never its name
 
 ROUTES = (
     Route("GET", "/signin", signin_views.signin_form, "signin", Access.PUBLIC),
@@ -64,6 +67,15 @@ ROUTES = (
     Route("POST", f"/tokens/{_TOKEN}/revoke", token_views.revoke, "token.revoke"),
     Route("POST", f"/tokens/{_TOKEN}/update", token_views.update, "token.update"),
     Route("GET", "/uploads", upload_views.upload_list, "uploads"),
+    Route("GET", f"/uploads/{_UPLOAD}", archive_views.upload_page, "upload"),
+    Route("GET", f"/uploads/{_UPLOAD}/search", archive_search.search_page, "upload.search"),
+    Route("GET", f"/uploads/{_UPLOAD}/entries/{_ENTRY}", archive_views.entry_page, "upload.entry"),
+    Route(
+        "GET",
+        f"/uploads/{_UPLOAD}/entries/{_ENTRY}/download",
+        archive_views.entry_download,
+        "upload.entry.download",
+    ),
     Route("GET", f"/uploads/{_UPLOAD}/download", upload_views.download, "upload.download"),
     Route("GET", f"/uploads/{_UPLOAD}/delete", upload_views.delete_form, "upload.delete"),
     Route("POST", f"/uploads/{_UPLOAD}/delete", upload_views.delete, "upload.delete.submit"),
