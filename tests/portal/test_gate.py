@@ -20,6 +20,10 @@ SAMPLES = {
     "upload_id": "0123456789abcdef0123456789abcdef",
     "prefix": "tlu_abcdefgh",
     "email": "someone@example.com",
+    "key": "tlk_abcdefgh",
+    "webhook_id": "1",
+    "delivery_id": "1",
+    "entry": "0",
 }
 # (method, path) that a browser reaches before both factors; nothing else.
 OPEN_BEFORE_SIGN_IN = {
@@ -36,7 +40,7 @@ OPEN_WITH_PASSWORD_ONLY = {
     ("POST", "/staff/signin/verify"),
     ("POST", "/staff/signout"),
 }
-ADMIN_ONLY_PREFIX = "/staff/users"
+ADMIN_ONLY_PREFIXES = ("/staff/users", "/staff/webhooks")
 
 
 def portal_route_objects(app: web.Application) -> list[tuple[str, Any]]:
@@ -142,15 +146,17 @@ async def test_admin_routes_refuse_staff(
     admin_routes = [
         (method, path)
         for method, path in portal_routes(staff_browser.client.app)
-        if path.startswith(ADMIN_ONLY_PREFIX)
+        if path.startswith(ADMIN_ONLY_PREFIXES)
     ]
-    assert len(admin_routes) >= 5
+    assert len(admin_routes) >= 14
     for method, path in admin_routes:
         assert await send(staff_browser, method, path) == 403, (method, path)
     page = await staff_browser.get("/staff/users")
     assert page.status == 403 and "Only administrators can do this." in page.text
-    assert "/staff/users" not in (await staff_browser.get("/staff/")).text  # no menu entry
+    dashboard = (await staff_browser.get("/staff/")).text
+    assert "/staff/users" not in dashboard and "/staff/webhooks" not in dashboard  # no menu
     assert (await admin_browser.get("/staff/users")).status == 200
+    assert (await admin_browser.get("/staff/webhooks")).status == 200
 
 
 async def test_unknown_pages_of_a_signed_in_user_are_404_pages(

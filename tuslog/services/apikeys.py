@@ -194,6 +194,23 @@ async def list_keys(
     return [(key, email) for key, email in await session.execute(query)]
 
 
+async def find(
+    session: AsyncSession, prefix: str, *, owner_id: int | None = None
+) -> tuple[ApiKey, str]:
+    """A key by its prefix (or the whole key) with its owner's email; ``owner_id``: only
+    that user's key (to anyone else, another user's key does not exist)."""
+    given = prefix.strip()
+    prefix = prefix_of(given) or given
+    query = select(ApiKey, User.email).join(User).where(ApiKey.prefix == prefix)
+    if owner_id is not None:
+        query = query.where(ApiKey.user_id == owner_id)
+    row = (await session.execute(query)).first()
+    if row is None:
+        shown = prefix if len(prefix) <= len("tlk_") + 8 else "that prefix"
+        raise errors.API_KEY_NOT_FOUND(f"No API key with prefix {shown}.")
+    return row[0], row[1]
+
+
 async def revoke(
     session: AsyncSession,
     prefix: str,
@@ -205,15 +222,7 @@ async def revoke(
     """Revoke a key by its prefix (or the whole key); ``owner_id``: only that user's key
     (a staff member revoking their own in the portal). Returns the key and whether it
     was revoked before."""
-    given = prefix.strip()
-    prefix = prefix_of(given) or given
-    query = select(ApiKey).where(ApiKey.prefix == prefix)
-    if owner_id is not None:
-        query = query.where(ApiKey.user_id == owner_id)
-    record = await session.scalar(query)
-    if record is None:
-        shown = prefix if len(prefix) <= len("tlk_") + 8 else "that prefix"
-        raise errors.API_KEY_NOT_FOUND(f"No API key with prefix {shown}.")
+    record, _ = await find(session, prefix, owner_id=owner_id)
     if record.revoked_at is not None:
         return record, True
     record.revoked_at = utcnow()

@@ -156,7 +156,8 @@ class ArchiveReading:
         limit: int = manifest_tree.DEFAULT_PAGE,
     ) -> Listing:
         """A page of folder ``prefix``'s contents, or with ``text`` of the entries below
-        it whose path contains ``text`` (case ignored)."""
+        it whose path contains ``text`` or matches it as a glob (``*.log``; case
+        ignored)."""
         manifest_tree.check_page(offset, limit)
         if len(prefix) > MAX_TEXT or (text and len(text) > MAX_TEXT):
             raise errors.INVALID_VALUE(f"prefix/text: at most {MAX_TEXT} characters.")

@@ -10,6 +10,9 @@ empty and ``.`` parts (``./var/log/`` is ``var/log``); a folder exists when an e
 names it or lies below it.
 """
 
+import fnmatch
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,7 @@ from tuslog.archives import Entry, Manifest
 MAX_PAGE = 1000
 DEFAULT_PAGE = 200
 _DIR = "d"  # the type code of a folder in the manifest's JSON (format version 1)
+GLOB_CHARACTERS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -123,16 +127,37 @@ def level(data: dict[str, Any], prefix: str, offset: int, limit: int) -> Slice:
     return Slice(chosen, total)
 
 
-def matching(data: dict[str, Any], text: str, prefix: str, offset: int, limit: int) -> Slice:
-    """Entries (at any depth below ``prefix``) whose path contains ``text``, case
-    ignored, in archive order."""
-    check_page(offset, limit)
+def is_glob(text: str) -> bool:
+    return not GLOB_CHARACTERS.isdisjoint(text)
+
+
+def _matcher(text: str) -> Callable[[str], bool]:
+    """``text`` as a test of a casefolded path: when it has ``*``, ``?`` or ``[``, a glob
+    on the whole path or on its last part (``*`` also crosses ``/``: ``*.log`` finds
+    every log, ``syslog*`` the rotated ones in any folder), else a substring."""
     needle = text.casefold()
+    if not is_glob(needle):
+        return lambda path: needle in path
+    pattern = re.compile(fnmatch.translate(needle), re.DOTALL)
+
+    def matches(path: str) -> bool:
+        if pattern.match(path) is not None:
+            return True
+        return pattern.match(path.rstrip("/").rsplit("/", 1)[-1]) is not None
+
+    return matches
+
+
+def matching(data: dict[str, Any], text: str, prefix: str, offset: int, limit: int) -> Slice:
+    """Entries (at any depth below ``prefix``) whose path contains ``text``, or matches it
+    as a glob (see ``_matcher``), case ignored, in archive order."""
+    check_page(offset, limit)
+    matches = _matcher(text)
     base = split(prefix)
     start = "/".join(base) + "/" if base else ""
     found = []
     for index, row in enumerate(data["entries"]):
-        if needle not in row[0].casefold():
+        if not matches(row[0].casefold()):
             continue
         if start:
             path = clean(row[0])

@@ -46,6 +46,13 @@ KNOWN_ACTIONS = (
     "upload.deleted",
     "upload.expired",
     "upload.terminated",
+    "apikey.created",
+    "apikey.revoked",
+    "apikey.failed",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "webhook.redelivered",
 )
 
 

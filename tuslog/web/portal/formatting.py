@@ -6,7 +6,7 @@ templates put such text in ``<bdi>`` so right-to-left names cannot reorder what 
 around them."""
 
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment
@@ -66,6 +66,16 @@ def exact_bytes(value: int | None) -> str:
 
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else "—"
+
+
+def epoch_when(seconds: int | None) -> str:
+    """A modification time from an archive (seconds since 1970; may be absurd)."""
+    if seconds is None:
+        return "—"
+    try:
+        return when(datetime.fromtimestamp(seconds, UTC))
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds} (not a usable time)"
 
 
 def iso(moment: datetime | None) -> str:
@@ -132,6 +142,7 @@ def install(environment: Environment) -> None:
         size=size,
         exact_bytes=exact_bytes,
         when=when,
+        epoch_when=epoch_when,
         iso=iso,
         ago=ago,
         style=style,

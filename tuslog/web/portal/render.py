@@ -40,6 +40,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "token-updated": ("success", "Token updated."),
     "upload-deleted": ("success", "Upload deleted; it stays listed as deleted."),
     "upload-already-gone": ("info", "That upload had already ended; nothing changed."),
+    "apikey-revoked": ("success", "API key revoked: requests with it are refused from now on."),
+    "apikey-already-revoked": ("info", "That API key was already revoked; nothing changed."),
+    "webhook-saved": ("success", "Webhook endpoint saved."),
+    "webhook-deleted": ("success", "Webhook endpoint deleted, with its delivery records."),
+    "delivery-resent": (
+        "success",
+        "Delivery queued again: it is pending and is sent within a few seconds.",
+    ),
     "user-deactivated": ("success", "User deactivated; their sessions ended."),
     "user-reactivated": ("success", "User reactivated."),
     "user-2fa-reset": (

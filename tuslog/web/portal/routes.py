@@ -8,6 +8,9 @@ from typing import NamedTuple
 from aiohttp import web
 
 from tuslog.web.portal import (
+    apikey_views,
+    archive_search,
+    archive_views,
     audit_views,
     dashboard,
     profile_views,
@@ -16,6 +19,7 @@ from tuslog.web.portal import (
     token_views,
     upload_views,
     user_views,
+    webhook_views,
 )
 from tuslog.web.portal.guard import ACCESS, Access
 
@@ -34,6 +38,10 @@ _NUMBER = "{number}"  # any ticket number, percent-encoded by tuslog.web.portal.
 _UPLOAD = "{upload_id:[0-9a-f]{32}}"
 _TOKEN = "{prefix:tlu_[a-z2-7]{8}}"  # noqa: S105 - a route pattern
 _EMAIL = "{email}"
+_KEY = "{key:tlk_[a-z2-7]{8}}"
+_HOOK = "/webhooks/{webhook_id:[0-9]{1,18}}"
+_DELIVERY = "{delivery_id:[0-9]{1,18}}"
+_ENTRY = "{entry:[0-9]{1,9}}"  # an entry's number in its archive, never its name
 
 ROUTES = (
     Route("GET", "/signin", signin_views.signin_form, "signin", Access.PUBLIC),
@@ -59,6 +67,15 @@ ROUTES = (
     Route("POST", f"/tokens/{_TOKEN}/revoke", token_views.revoke, "token.revoke"),
     Route("POST", f"/tokens/{_TOKEN}/update", token_views.update, "token.update"),
     Route("GET", "/uploads", upload_views.upload_list, "uploads"),
+    Route("GET", f"/uploads/{_UPLOAD}", archive_views.upload_page, "upload"),
+    Route("GET", f"/uploads/{_UPLOAD}/search", archive_search.search_page, "upload.search"),
+    Route("GET", f"/uploads/{_UPLOAD}/entries/{_ENTRY}", archive_views.entry_page, "upload.entry"),
+    Route(
+        "GET",
+        f"/uploads/{_UPLOAD}/entries/{_ENTRY}/download",
+        archive_views.entry_download,
+        "upload.entry.download",
+    ),
     Route("GET", f"/uploads/{_UPLOAD}/download", upload_views.download, "upload.download"),
     Route("GET", f"/uploads/{_UPLOAD}/delete", upload_views.delete_form, "upload.delete"),
     Route("POST", f"/uploads/{_UPLOAD}/delete", upload_views.delete, "upload.delete.submit"),
@@ -67,6 +84,25 @@ ROUTES = (
     Route("POST", "/profile/password", profile_views.change_password, "profile.password"),
     Route("POST", "/profile/recovery-codes", profile_views.new_recovery_codes, "profile.codes"),
     Route("POST", "/profile/sessions", profile_views.end_other_sessions, "profile.sessions"),
+    Route("GET", "/api-keys", apikey_views.key_list, "api-keys"),
+    Route("POST", "/api-keys", apikey_views.create, "apikey.create"),
+    Route("GET", f"/api-keys/{_KEY}/revoke", apikey_views.revoke_form, "apikey.revoke"),
+    Route("POST", f"/api-keys/{_KEY}/revoke", apikey_views.revoke, "apikey.revoke.submit"),
+    Route("GET", "/webhooks", webhook_views.hook_list, "webhooks", Access.ADMIN),
+    Route("GET", "/webhooks/new", webhook_views.new_form, "webhook.new", Access.ADMIN),
+    Route("POST", "/webhooks/new", webhook_views.create, "webhook.create", Access.ADMIN),
+    Route("GET", _HOOK, webhook_views.hook_page, "webhook", Access.ADMIN),
+    Route("GET", f"{_HOOK}/edit", webhook_views.edit_form, "webhook.edit", Access.ADMIN),
+    Route("POST", f"{_HOOK}/edit", webhook_views.edit, "webhook.save", Access.ADMIN),
+    Route("GET", f"{_HOOK}/delete", webhook_views.delete_form, "webhook.delete", Access.ADMIN),
+    Route("POST", f"{_HOOK}/delete", webhook_views.delete, "webhook.delete.submit", Access.ADMIN),
+    Route(
+        "POST",
+        f"{_HOOK}/deliveries/{_DELIVERY}/resend",
+        webhook_views.resend,
+        "webhook.resend",
+        Access.ADMIN,
+    ),
     Route("GET", "/users", user_views.user_list, "users", Access.ADMIN),
     Route("POST", "/users", user_views.create, "user.create", Access.ADMIN),
     Route(
