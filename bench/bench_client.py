@@ -71,17 +71,11 @@ class Connection:
         await loop.sock_sendall(self._sock, ("\r\n".join(lines) + "\r\n\r\n").encode())
         for part in body or []:
             await loop.sock_sendall(self._sock, part)
-        return await self._read_response()
+        return await self._read_response(head_only=method == "HEAD")
 
-    async def _read_response(self) -> Response:
+    async def _read_response(self, head_only: bool = False) -> Response:
         assert self._sock is not None
-        loop = asyncio.get_running_loop()
-        data = self._pending
-        while b"\r\n\r\n" not in data:
-            chunk = await loop.sock_recv(self._sock, RECV_SIZE)
-            if not chunk:
-                raise UploadError("connection closed before a response")
-            data += chunk
+        data = await self._recv_until(self._pending, b"\r\n\r\n")
         head, _, rest = data.partition(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         status = int(status_line.split(" ", 2)[1])
@@ -89,16 +83,48 @@ class Connection:
         for line in header_lines:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        size = int(headers.get("content-length", "0"))
-        while len(rest) < size:
-            chunk = await loop.sock_recv(self._sock, RECV_SIZE)
-            if not chunk:
-                raise UploadError("connection closed inside a response body")
-            rest += chunk
-        self._pending = rest[size:]
+        if head_only or status in (204, 304):
+            body, self._pending = b"", rest
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body, self._pending = await self._read_chunked(rest)
+        else:
+            size = int(headers.get("content-length", "0"))
+            rest = await self._recv_at_least(rest, size)
+            body, self._pending = rest[:size], rest[size:]
         if headers.get("connection", "").lower() == "close":
             self.close()
-        return Response(status, headers, rest[:size])
+        return Response(status, headers, body)
+
+    async def _read_chunked(self, data: bytes) -> tuple[bytes, bytes]:
+        """A chunked body (Node's answers have one): the body and what follows it."""
+        body = b""
+        while True:
+            data = await self._recv_until(data, b"\r\n")
+            line, _, data = data.partition(b"\r\n")
+            size = int(line.split(b";", 1)[0], 16)
+            if size == 0:
+                data = await self._recv_until(data, b"\r\n")  # no trailers are sent
+                return body, data.partition(b"\r\n")[2]
+            data = await self._recv_at_least(data, size + 2)
+            body += data[:size]
+            data = data[size + 2 :]
+
+    async def _recv_until(self, data: bytes, marker: bytes) -> bytes:
+        while marker not in data:
+            data += await self._recv()
+        return data
+
+    async def _recv_at_least(self, data: bytes, size: int) -> bytes:
+        while len(data) < size:
+            data += await self._recv()
+        return data
+
+    async def _recv(self) -> bytes:
+        assert self._sock is not None
+        chunk = await asyncio.get_running_loop().sock_recv(self._sock, RECV_SIZE)
+        if not chunk:
+            raise UploadError("connection closed before the end of a response")
+        return chunk
 
 
 @dataclass
@@ -106,6 +132,7 @@ class Upload:
     upload_id: str
     seconds: float
     requests: int
+    last_headers: dict[str, str]
 
 
 async def upload(
@@ -115,19 +142,24 @@ async def upload(
     payload: Payload,
     length: int,
     patch_size: int | None = None,
+    create_headers: dict[str, str] | None = None,
 ) -> Upload:
     """POST then PATCH ``length`` bytes (in one request, or in ``patch_size`` requests) on
-    one keep-alive connection; the time covers everything up to the last response."""
+    one keep-alive connection; the time covers everything up to the last response.
+    ``create_headers`` are added to the POST (e.g. ``Upload-Metadata``)."""
     conn = Connection(host, port, token)
     started = time.perf_counter()
     try:
-        created = await conn.request("POST", "/files/", {"Upload-Length": str(length)})
+        created = await conn.request(
+            "POST", "/files/", {"Upload-Length": str(length), **(create_headers or {})}
+        )
         if created.status != 201:
             raise UploadError(f"POST: {created.status} {created.body[:200]!r}")
         location = created.headers["location"]
         path = location[location.index("/files/") :]
         offset = 0
         requests = 1
+        answer = created
         step = patch_size or length
         while offset < length:
             size = min(step, length - offset)
@@ -147,7 +179,7 @@ async def upload(
             offset = int(answer.headers["upload-offset"])
     finally:
         conn.close()
-    return Upload(path.rsplit("/", 1)[1], time.perf_counter() - started, requests)
+    return Upload(path.rsplit("/", 1)[1], time.perf_counter() - started, requests, answer.headers)
 
 
 def _window(payload: Payload, offset: int, size: int) -> list[memoryview]:
