@@ -149,7 +149,7 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# --- listing indexes (tuslog.services.tickets.search, .audit.events, uploads.records.search) -
+# --- listing indexes (tuslog.services.tickets.search, .audit.events, uploads.listing.search) -
 # Keyset pagination walks these in (created_at, id) order, newest first, also with a filter.
 Index("ix_tickets_created_at_id", Ticket.created_at, Ticket.id)
 Index("ix_tickets_status_created_at_id", Ticket.status, Ticket.created_at, Ticket.id)
