@@ -1,4 +1,4 @@
-"""The shared listing services (tickets.search, records.search, audit.events): filters,
+"""The shared listing services (tickets.search, listing.search, audit.events): filters,
 keyset pagination that neither repeats nor skips rows, totals, and bad input."""
 
 from collections.abc import AsyncIterator
@@ -18,7 +18,7 @@ from tuslog.db.models import (
 )
 from tuslog.services import audit, paging, tickets
 from tuslog.settings import Settings
-from tuslog.uploads import records
+from tuslog.uploads import listing
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -212,7 +212,7 @@ async def test_upload_search_by_shown_state_ticket_and_time(
         sr1 = await tickets.get(session, "SR-1")
 
         async def ids(**filters: object) -> list[str]:
-            page = await records.search(session, records.UploadFilter(**filters), limit=200)  # type: ignore[arg-type]
+            page = await listing.search(session, listing.UploadFilter(**filters), limit=200)  # type: ignore[arg-type]
             return [upload.id for upload, _ in page.items]
 
         assert await ids(states=["verifying"]) == [made["verifying"].id]
@@ -223,8 +223,8 @@ async def test_upload_search_by_shown_state_ticket_and_time(
         ]
         assert await ids(ticket_id=sr1.id) == [made["verified"].id, made["complete"].id]
         assert await ids(created_from=T0 + timedelta(seconds=2)) == [made["deleted"].id]
-        everything = await records.search(session, limit=2, with_total=True)
-        rest = await records.search(session, limit=200, cursor=everything.next_cursor)
+        everything = await listing.search(session, limit=2, with_total=True)
+        rest = await listing.search(session, limit=200, cursor=everything.next_cursor)
         with pytest.raises(errors.TuslogError, match="state"):
             await ids(states=["finished"])
     assert everything.total == 5

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import standardwebhooks
-from aiohttp import ClientSession
 
 from tests.api.conftest import ApiClient, Keys, issued_token, problem_of, upload_via_tus
 from tests.api.receiver import Receiver
 from tests.conftest import make_settings
 from tuslog.app import create_app
+from tuslog.http.webhook_client import WebhookClient
 from tuslog.services import webhook_delivery
 from tuslog.settings import Settings
 
@@ -202,25 +202,12 @@ async def test_ssrf_targets_are_refused_when_configured(
 
 
 async def test_ssrf_targets_are_refused_when_delivering(settings: Settings, tmp_path: Path) -> None:
-    """A name that resolves to a loopback address at delivery time, and an IP literal,
-    are refused by the worker itself (not only when the endpoint was configured)."""
+    """A name that resolves to a loopback address at delivery time, and IP literals, are
+    refused by the delivery client itself (not only when the endpoint was configured)."""
     strict = make_settings(settings.database_url, tmp_path)
-    worker = webhook_delivery.WebhookWorker(None, strict, None)  # type: ignore[arg-type]
-    from tuslog.db.models import WebhookEndpoint, WebhookEvent
-    from tuslog.services.webhooks import new_secret
-
-    event = WebhookEvent(message_id="msg_x", type="ticket.resolved", payload={"type": "x"})
-    stopping = asyncio.Event()
-    stopping.set()
-    async with ClientSession(
-        connector=__import__("aiohttp").TCPConnector(
-            resolver=webhook_delivery.GuardedResolver(strict.webhook_allowed_networks)
-        )
-    ) as http:
-        worker._http = http
+    async with WebhookClient(strict) as client:
         for url in ("http://localhost:9/", "http://127.0.0.1:9/", "http://[::1]:9/"):
-            endpoint = WebhookEndpoint(url=url, secret="plain:" + new_secret())
-            status, error = await worker._send(endpoint, event)
+            status, error = await client.post(url, b"{}", {"webhook-id": "msg_x"})
             assert status is None and error.startswith("refused"), (url, error)
 
 

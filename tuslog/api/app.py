@@ -8,6 +8,7 @@ from aiohttp import web
 
 from tuslog.api import docs, openapi, routing, storage, tickets, tokens, uploads, webhooks
 from tuslog.api.routing import Call, Operation
+from tuslog.http.webhook_client import WebhookClient
 from tuslog.keys import DATABASE, ENGINE, SETTINGS
 from tuslog.services.webhook_delivery import WebhookWorker
 
@@ -69,11 +70,12 @@ async def run_webhook_worker(app: web.Application) -> AsyncIterator[None]:
     """The webhook worker, beside the engine (the app's cleanup context after it); only
     the holder of the database lease sends, so one is active across workers."""
     engine = app[ENGINE]
-    worker = WebhookWorker(app[DATABASE], app[SETTINGS], engine.storage_report)
-    stopping = asyncio.Event()
-    task = asyncio.create_task(worker.run_forever(stopping))
-    try:
-        yield
-    finally:
-        stopping.set()
-        await task
+    async with WebhookClient(app[SETTINGS]) as client:
+        worker = WebhookWorker(app[DATABASE], app[SETTINGS], engine.storage_report, client)
+        stopping = asyncio.Event()
+        task = asyncio.create_task(worker.run_forever(stopping))
+        try:
+            yield
+        finally:
+            stopping.set()
+            await task

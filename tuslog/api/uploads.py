@@ -12,7 +12,7 @@ from tuslog.db.models import Upload, UploadState
 from tuslog.http.downloads import send_upload
 from tuslog.services import tickets
 from tuslog.services.apikeys import DOWNLOAD, READ, WRITE
-from tuslog.uploads import records
+from tuslog.uploads import listing
 
 
 def upload_out(upload: Upload, ticket: str) -> schemas.Upload:
@@ -54,13 +54,13 @@ async def list_uploads(call: Call[schemas.UploadQuery, None]) -> Reply:
         ticket_id = None
         if query.ticket is not None:
             ticket_id = (await tickets.get(session, query.ticket)).id
-        filters = records.UploadFilter(
+        filters = listing.UploadFilter(
             ticket_id=ticket_id,
             states=_states(query.state),
             created_from=query.created_from,
             created_to=query.created_to,
         )
-        page = await records.search(
+        page = await listing.search(
             session, filters, limit=query.limit, cursor=query.cursor, with_total=query.total
         )
     items = [upload_out(upload, number) for upload, number in page.items]

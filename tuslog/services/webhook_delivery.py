@@ -29,10 +29,10 @@ import random
 import secrets
 import socket
 import time
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
-import aiohttp
 from sqlalchemy import delete, func, select, update
 
 from tuslog.db.database import Database
@@ -45,7 +45,6 @@ from tuslog.db.models import (
 )
 from tuslog.services import audit, leases, space, webhook_payloads
 from tuslog.services.totp_cipher import TotpCipher
-from tuslog.services.webhook_targets import GuardedResolver, TargetRefused, literal_refused
 from tuslog.services.webhooks import signing_key
 from tuslog.settings import Settings
 
@@ -57,9 +56,7 @@ MAX_BACKOFF = timedelta(hours=1)
 KEEP_EVENTS = timedelta(days=30)  # events and delivery records are kept this long
 LEASE_DURATION = timedelta(seconds=30)  # another process takes over this long after a crash
 _MAX_IN_FLIGHT = 16
-_RESPONSE_CAP = 4096  # bytes of an answer read (for the error message), never more
 _DISPATCH_BATCH = 200
-USER_AGENT = "tuslog-webhooks/1"
 
 
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
@@ -76,8 +73,19 @@ def backoff(attempts: int, base: timedelta) -> timedelta:
     return jittered
 
 
+class Poster(Protocol):
+    """Sends one signed request (``tuslog.http.webhook_client.WebhookClient``; tests may
+    pass their own): (HTTP status or None, error text or "" for a 2xx)."""
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int | None, str]: ...
+
+
 class WebhookWorker:
-    def __init__(self, db: Database, settings: Settings, storage_report: Any) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, storage_report: Any, poster: Poster | None = None
+    ) -> None:
         self._db = db
         self._settings = settings
         self._storage_report = storage_report  # () -> awaitable StorageReport
@@ -87,24 +95,14 @@ class WebhookWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._storage_status: str | None = None
         self._next_storage_check = 0.0
-        self._http: aiohttp.ClientSession | None = None
+        self._poster = poster
         self._renew_at = 0.0
 
     async def run_forever(self, stopping: asyncio.Event) -> None:
-        timeout = aiohttp.ClientTimeout(total=self._settings.webhook_timeout.total_seconds())
-        connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self._settings.webhook_allowed_networks),
-            limit=_MAX_IN_FLIGHT,
-            force_close=True,
-        )
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
-        ) as http:
-            self._http = http
-            try:
-                await self._loop(stopping)
-            finally:
-                await self._stop()
+        try:
+            await self._loop(stopping)
+        finally:
+            await self._stop()
 
     async def _holds_lease(self) -> bool:
         """Renew the lease only when a third of it is left: not a write per poll."""
@@ -240,10 +238,7 @@ class WebhookWorker:
 
     async def _send(self, endpoint: WebhookEndpoint, event: WebhookEvent) -> tuple[int | None, str]:
         """POST the event; (HTTP status or None, error text or "")."""
-        assert self._http is not None
-        refused = literal_refused(endpoint.url, self._settings.webhook_allowed_networks)
-        if refused is not None:
-            return None, f"refused: {refused}"
+        assert self._poster is not None, "a worker that sends needs a poster"
         body = json.dumps(event.payload, separators=(",", ":")).encode()
         timestamp = int(time.time())
         headers = {
@@ -254,22 +249,7 @@ class WebhookWorker:
                 signing_key(self._cipher, endpoint), event.message_id, timestamp, body
             ),
         }
-        try:
-            async with self._http.post(
-                endpoint.url, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                answer = await response.content.read(_RESPONSE_CAP)
-                if 200 <= response.status < 300:
-                    return response.status, ""
-                if 300 <= response.status < 400:
-                    return response.status, "redirects are not followed; use the final URL"
-                return response.status, _snippet(answer) or f"HTTP {response.status}"
-        except TargetRefused as exc:
-            return None, f"refused: {exc}"
-        except TimeoutError:
-            return None, f"no answer within {self._settings.webhook_timeout.total_seconds():g} s"
-        except (aiohttp.ClientError, OSError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300]
+        return await self._poster.post(endpoint.url, body, headers)
 
     async def _record(
         self, delivery: WebhookDelivery, status: int | None, error: str, elapsed_ms: int
@@ -341,8 +321,3 @@ class WebhookWorker:
                 total=report.total,
                 threshold=threshold,
             )
-
-
-def _snippet(answer: bytes) -> str:
-    text = answer.decode("utf-8", "replace")
-    return " ".join(text.split())[:200]

@@ -7,13 +7,9 @@ when connecting), and redirects are never followed.
 """
 
 import asyncio
-import socket
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from urllib.parse import urlsplit
-
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
 
 from tuslog import errors
 from tuslog.settings import Network
@@ -81,28 +77,6 @@ async def check_resolves(url: str, allowed: Sequence[Network]) -> None:
                 f"url: {host[:100]} resolves to {address}, a private, loopback or link-local "
                 "address; allow it with TUSLOG_WEBHOOK_ALLOWED_NETWORKS if you mean it."
             )
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver for webhook deliveries: refuses a host if any of its addresses
-    is not allowed, so the connection only ever goes to checked addresses."""
-
-    def __init__(self, allowed: Sequence[Network]) -> None:
-        self._allowed = list(allowed)
-        self._inner = ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        found = await self._inner.resolve(host, port, family)
-        for entry in found:
-            address = ip_address(entry["host"].split("%")[0])
-            if not address_allowed(address, self._allowed):
-                raise TargetRefused(f"{host} resolves to {address}, which is not allowed")
-        return found
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 def literal_refused(url: str, allowed: Sequence[Network]) -> str | None:

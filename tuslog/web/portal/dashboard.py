@@ -10,7 +10,7 @@ from tuslog.db.models import TicketStatus, Upload
 from tuslog.keys import DATABASE, ENGINE, SETTINGS
 from tuslog.services import tickets
 from tuslog.settings import Settings
-from tuslog.uploads import records
+from tuslog.uploads import listing
 from tuslog.uploads.engine import StorageReport
 from tuslog.web.portal.formatting import iso, percent, plain, size
 from tuslog.web.portal.guard import LINKS
@@ -102,16 +102,16 @@ def upload_json(upload: Upload, ticket: str, links: Links) -> dict[str, Any]:
 
 async def _active(request: web.Request) -> list[tuple[Upload, str]]:
     async with request.config_dict[DATABASE].session() as session:
-        page = await records.search(
-            session, records.UploadFilter(states=("receiving",)), limit=ACTIVE_LIMIT
+        page = await listing.search(
+            session, listing.UploadFilter(states=("receiving",)), limit=ACTIVE_LIMIT
         )
     return page.items
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
     async with request.config_dict[DATABASE].session() as session:
-        recent = await records.search(
-            session, records.UploadFilter(states=FINISHED_STATES), limit=RECENT_LIMIT
+        recent = await listing.search(
+            session, listing.UploadFilter(states=FINISHED_STATES), limit=RECENT_LIMIT
         )
         open_tickets = await tickets.search(
             session, tickets.TicketFilter(status=TicketStatus.OPEN), limit=1, with_total=True

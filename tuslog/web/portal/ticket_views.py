@@ -11,7 +11,7 @@ from tuslog.db.models import Ticket, TicketStatus
 from tuslog.http.client import client_ip
 from tuslog.keys import DATABASE, ENGINE, SETTINGS
 from tuslog.services import tickets, tokens
-from tuslog.uploads import records
+from tuslog.uploads import listing
 from tuslog.web.portal.formatting import duration_text
 from tuslog.web.portal.forms import read_form, search_text
 from tuslog.web.portal.guard import LINKS, signed_in
@@ -180,15 +180,15 @@ async def render_ticket(
         ticket_tokens = [token for token, _ in await tokens.list_for(session, ticket.number)]
         held = await tickets.upload_summary(session, ticket.id)
         try:
-            uploads = await records.search(
+            uploads = await listing.search(
                 session,
-                records.UploadFilter(ticket_id=ticket.id),
+                listing.UploadFilter(ticket_id=ticket.id),
                 limit=PAGE_SIZE,
                 cursor=request.query.get("uploads_after"),
             )
         except errors.TuslogError:
-            uploads = await records.search(
-                session, records.UploadFilter(ticket_id=ticket.id), limit=PAGE_SIZE
+            uploads = await listing.search(
+                session, listing.UploadFilter(ticket_id=ticket.id), limit=PAGE_SIZE
             )
     links = request.app[LINKS]
     defaults = {

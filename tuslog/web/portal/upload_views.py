@@ -8,7 +8,7 @@ from tuslog.db.models import UploadState
 from tuslog.http.client import client_ip
 from tuslog.http.downloads import send_upload
 from tuslog.keys import DATABASE, ENGINE
-from tuslog.uploads import records
+from tuslog.uploads import listing
 from tuslog.web.portal.guard import LINKS, signed_in
 from tuslog.web.portal.render import portal_page, redirect
 
@@ -29,16 +29,16 @@ STATE_CHOICES = {
 async def upload_list(request: web.Request) -> web.StreamResponse:
     state = request.query.get("state", "")
     state = state if state in STATE_CHOICES else ""
-    filters = records.UploadFilter(states=(state,) if state else ())
+    filters = listing.UploadFilter(states=(state,) if state else ())
     flashes = []
     async with request.config_dict[DATABASE].session() as session:
         try:
-            page = await records.search(
+            page = await listing.search(
                 session, filters, limit=PAGE_SIZE, cursor=request.query.get("after")
             )
         except errors.TuslogError:
             flashes.append(("warning", "That page link is out of date; here is the first page."))
-            page = await records.search(session, filters, limit=PAGE_SIZE)
+            page = await listing.search(session, filters, limit=PAGE_SIZE)
     links = request.app[LINKS]
     return portal_page(
         request,
