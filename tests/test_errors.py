@@ -1,8 +1,12 @@
 """The error catalogue, walked: every entry renders as a proper tus answer."""
 
+import errno
+import logging
+
 import pytest
 
 from tuslog import errors
+from tuslog.db.availability import log_failure
 from tuslog.tus.render import error_response
 
 
@@ -40,3 +44,24 @@ def test_instances_are_fresh() -> None:
     assert first is not second and first.headers is not second.headers
     first.headers["X"] = "1"
     assert "X" not in errors.TOKEN_INVALID().headers
+
+
+def test_a_database_out_of_reach_is_one_line_and_a_bug_keeps_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logging.getLogger("tuslog.test.failures")
+    try:
+        raise OSError(errno.ECONNREFUSED, "Connection refused")
+    except OSError as exc:
+        unreachable = exc
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        log_failure(log, "pass %s failed", unreachable, "one")
+        log_failure(log, "pass %s failed", KeyError("bug"), "two")
+    first, second = caplog.records
+    assert (first.levelname, first.exc_info) == ("WARNING", None)
+    assert first.getMessage() == (
+        "pass one failed: database unavailable: ConnectionRefusedError: "
+        "[Errno 111] Connection refused"
+    )
+    assert second.levelname == "ERROR" and second.exc_info is not None
+    assert second.exc_info[1] is not None and second.exc_info[1].args == ("bug",)

@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests import tus
+from tests.api.conftest import add_user, make_key, problem_of
 from tests.conftest import issue_token, make_settings
 from tests.fakes import data_path
 from tests.support.outage_proxy import OutageProxy
 from tuslog.app import create_app
+from tuslog.db.models import UserRole
 
 PIECE = 256 * 1024
 
@@ -68,3 +70,30 @@ async def test_a_patch_outlives_a_database_outage(
     assert settled.headers["Tuslog-Upload-State"] == "verified"
     assert data_path(settings.storage_dir, path.rsplit("/", 1)[1]).read_bytes() == data
     assert not [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+
+
+async def test_the_api_answers_503_while_the_database_is_away(
+    aiohttp_client: Any, tmp_path: Any, proxied: tuple[str, OutageProxy], caplog: Any
+) -> None:
+    """The REST API on the same outage: problem+json 503 with Retry-After, one warning
+    line, no traceback; the same call works again once the database is back."""
+    url, proxy = proxied
+    settings = make_settings(url, tmp_path, api_auth_failure_limit=1000)
+    await add_user(settings, "desk@example.com", UserRole.STAFF)
+    key = await make_key(settings, "desk@example.com", "read", "write")
+    client = await aiohttp_client(create_app(settings))
+    auth = {"Authorization": f"Bearer {key}"}
+    assert (await client.get("/api/v1/tickets", headers=auth)).status == 200
+    proxy.down()
+    try:
+        for method, body in (("GET", None), ("POST", {"number": "SR-OUT"})):
+            answer = await client.request(method, "/api/v1/tickets", headers=auth, json=body)
+            assert answer.status == 503, (method, await answer.text())
+            assert answer.content_type == "application/problem+json"
+            problem_of(await answer.json(), 503, "database_unavailable")
+            assert int(answer.headers["Retry-After"]) > 0
+    finally:
+        proxy.up()
+    assert (await client.get("/api/v1/tickets", headers=auth)).status == 200
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text[-2000:]
+    assert any("database unavailable" in r.getMessage() for r in caplog.records)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from tuslog import errors
 from tuslog.api import problems
 from tuslog.api.schemas import Body, FieldError, Query
+from tuslog.db.availability import database_unavailable, log_failure
 from tuslog.db.engine import session_factory
 from tuslog.http.client import client_ip
 from tuslog.keys import DATABASE, ENGINE, SETTINGS
@@ -232,12 +233,12 @@ async def problem_middleware(
         return problems.render_invalid(exc, instance)
     except web.HTTPException as exc:
         return problems.http_exception(exc, instance)
-    except OSError as exc:
-        return await _storage_problem(request, exc, instance)
-    except (OperationalError, InterfaceError) as exc:
-        problems.log.error("API %s %s: database unusable: %s", request.method, instance, exc)
-        return problems.render(errors.DATABASE_UNAVAILABLE(retry_after=5), instance)
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc) or isinstance(exc, OperationalError | InterfaceError):
+            log_failure(problems.log, "API %s %s", exc, request.method, instance)
+            return problems.render(errors.DATABASE_UNAVAILABLE(retry_after=5), instance)
+        if isinstance(exc, OSError):
+            return await _storage_problem(request, exc, instance)
         problems.log.exception("API %s %s failed", request.method, request.path)
         return problems.render(errors.INTERNAL_ERROR(), instance)
 

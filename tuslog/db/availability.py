@@ -3,6 +3,7 @@ restarting, the network between, out of connections), which clients are told to 
 (503 + Retry-After), as opposed to a bug or a bad query (500)."""
 
 import errno
+import logging
 import sqlite3
 
 from sqlalchemy import exc as sa
@@ -46,3 +47,18 @@ def _unavailable_here(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.OperationalError):
         return any(text in str(exc).lower() for text in _SQLITE_BUSY)
     return False
+
+
+def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args: object) -> None:
+    """Log a failed request or background pass: one warning line without a traceback when
+    the database is out of reach (the caller retries; the log's repeat filter counts the
+    rest), the traceback when it is anything else (a bug to look at)."""
+    if database_unavailable(exc):
+        logger.warning(message + ": database unavailable: %s", *args, _summary(exc))
+    else:
+        logger.error(message, *args, exc_info=exc)
+
+
+def _summary(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, update
 
+from tuslog.db.availability import log_failure
 from tuslog.db.database import Database
 from tuslog.db.models import (
     DeliveryStatus,
@@ -120,8 +121,8 @@ class WebhookWorker:
                     await self.pass_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("webhook worker pass failed; will retry")
+            except Exception as exc:
+                log_failure(log, "webhook worker pass failed; will retry", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), POLL_SECONDS)
 
@@ -211,8 +212,8 @@ class WebhookWorker:
     async def _attempt_guarded(self, endpoint_id: int, delivery_id: int) -> None:
         try:
             await self.attempt(delivery_id)
-        except Exception:
-            log.exception("webhook delivery %d failed unexpectedly", delivery_id)
+        except Exception as exc:
+            log_failure(log, "webhook delivery %d failed unexpectedly", exc, delivery_id)
         finally:
             self._busy.discard(endpoint_id)
 

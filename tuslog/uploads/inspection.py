@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog.archives import Cancelled, Caps, Manifest, build_manifest
+from tuslog.db.availability import log_failure
 from tuslog.db.models import Upload, utcnow
 from tuslog.settings import Settings
 from tuslog.uploads import manifests
@@ -106,8 +107,8 @@ class Inspection:
                 forgotten = await manifests.forget_gone(session)
                 given_up = await manifests.give_up(session, utcnow())
                 added = await manifests.add_missing(session)
-        except Exception:
-            log.exception("archive manifests: the janitor's pass failed; will retry")
+        except Exception as exc:
+            log_failure(log, "archive manifests: the janitor's pass failed; will retry", exc)
             return
         if forgotten or given_up or added:
             log.info(

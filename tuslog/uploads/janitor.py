@@ -19,6 +19,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
 from tuslog import metrics
+from tuslog.db.availability import log_failure
 from tuslog.db.engine import session_factory
 from tuslog.db.models import Lease, UploadState, utcnow
 from tuslog.services import retention, sessions, throttle
@@ -183,8 +184,8 @@ class Janitor:
                         log.info("janitor expired %d unfinished upload(s)", count)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 metrics.get().janitor_errors.inc()
-                log.exception("janitor pass failed; will retry")
+                log_failure(log, "janitor pass failed; will retry", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self._interval.total_seconds())

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from tuslog.db.availability import log_failure
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,9 @@ class Background:
         task.add_done_callback(lambda done: self._ended(name, done))
 
     def _ended(self, name: str, task: "asyncio.Task[None]") -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s failed", name, exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log_failure(log, "background task %s failed", error, name)
         with self._idle:
             if self._tasks.get(name) is task:
                 del self._tasks[name]

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from tuslog.db.availability import log_failure
 from tuslog.db.models import UploadState
 from tuslog.storage.locks import HeldLock
 from tuslog.storage.store import DataMissingError, Store
@@ -97,8 +98,10 @@ class Verifier:
             held.on_release_request(lambda _why: stop.set())
             try:
                 await self._verify_locked(upload_id, stop)
-            except Exception:
-                log.exception("verifying upload %s failed; the janitor will retry", upload_id)
+            except Exception as exc:
+                log_failure(
+                    log, "verifying upload %s failed; the janitor will retry", exc, upload_id
+                )
             finally:
                 held.release()
 

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from tuslog import errors
+from tuslog.db.availability import database_unavailable, log_failure
 from tuslog.http.client import Handler
 from tuslog.web.i18n import catalogue
 from tuslog.web.pages import page_context, render_page
@@ -155,7 +156,11 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
             clear_session_cookie(request, response)
             return response
         return error_page(request, exc.status, exc.message, error_headers(exc))
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            log_failure(log, "portal %s %s", exc, request.method, request.path)
+            unavailable = errors.DATABASE_UNAVAILABLE(retry_after=5)
+            return error_page(request, 503, unavailable.message, error_headers(unavailable))
         log.exception("portal request %s %s failed", request.method, request.path)
         return error_page(
             request, 500, "Something went wrong on the server; it was logged. Try again."
