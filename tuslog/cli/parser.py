@@ -190,6 +190,13 @@ def _uploads(sub: "argparse._SubParsersAction[_Parser]") -> None:
 
 
 def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
+    _inspect_ls(group)
+    _inspect_cat(group)
+    _inspect_grep(group)
+    _inspect_extract(group)
+
+
+def _inspect_ls(group: "argparse._SubParsersAction[_Parser]") -> None:
     ls = _command(
         group,
         "ls",
@@ -207,6 +214,9 @@ def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
         action="store_true",
         help="wait until the list is made (made here if no server is making it)",
     )
+
+
+def _inspect_cat(group: "argparse._SubParsersAction[_Parser]") -> None:
     cat = _command(
         group,
         "cat",
@@ -223,6 +233,9 @@ def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
     cat.add_argument(
         "--from", dest="start", type=inspect.count, metavar="LINE", help="first line to show"
     )
+
+
+def _inspect_grep(group: "argparse._SubParsersAction[_Parser]") -> None:
     grep = _command(
         group,
         "grep",
@@ -247,6 +260,9 @@ def _inspect(group: "argparse._SubParsersAction[_Parser]") -> None:
     grep.add_argument(
         "-m", "--max-count", type=inspect.count, default=1000, metavar="N", help="stop after N"
     )
+
+
+def _inspect_extract(group: "argparse._SubParsersAction[_Parser]") -> None:
     extract = _command(
         group,
         "extract",
