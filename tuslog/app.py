@@ -1,6 +1,7 @@
 """The app factory: everything is built here (the database, the upload engine, background
 jobs), nothing at import time."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -73,7 +74,17 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.add_subapp("/files", create_tus_app())
     mount_web(app)
     app.add_subapp("/api/v1", create_api_app())
+    app.on_startup.append(_freeze_startup_objects)  # last: after the engine is built
     return app
+
+
+async def _freeze_startup_objects(app: web.Application) -> None:
+    """Move what start-up made (modules, routes, templates, the engine) out of the
+    garbage collector's sight: a full collection then walks only what requests create.
+    With 1,000-3,000 open uploads, full collections of everything took 50-140 ms each,
+    a pause every request waited out."""
+    gc.collect()
+    gc.freeze()
 
 
 def _engine(store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
