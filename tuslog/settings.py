@@ -101,7 +101,9 @@ class Settings(BaseSettings):
         parse_size("64M"), description="Durable offset checkpoint during a PATCH, in bytes…"
     )
     checkpoint_seconds: float = Field(
-        2.0, gt=0, description="…or in seconds, whichever comes first"
+        2.0,
+        gt=0,
+        description="…or in seconds once 64 KiB have arrived (slower clients: once a minute)",
     )
     lock_release_timeout: float = Field(
         2.0, gt=0, description="How long a new request waits for a stale PATCH to let go"
