@@ -126,10 +126,12 @@ def _child_exit(server: Any, worker: Any) -> None:
 
 def app_factory(settings: Settings) -> Callable[[], Awaitable[web.AppRunner]]:
     async def make() -> web.AppRunner:
-        from tuslog.app import create_app  # in the worker, after fork (see tuslog.metrics)
+        from tuslog.app import create_app, freeze_startup_objects  # in the worker (metrics)
 
+        app = create_app(settings)
+        app.on_startup.append(freeze_startup_objects)  # last: after the engine is built
         return web.AppRunner(
-            create_app(settings),
+            app,
             access_log=None,  # tuslog.http.logs writes the access log
             handler_cancellation=False,
             shutdown_timeout=GRACEFUL_TIMEOUT * 0.8,
