@@ -165,20 +165,22 @@ class WebhookWorker:
             )
             now = utcnow()
             for event in events:
-                event.payload = await webhook_payloads.build(session, event)
                 event.dispatched_at = now
-                for endpoint in endpoints:
-                    if not endpoint.events or event.type in endpoint.events:
-                        session.add(
-                            WebhookDelivery(
-                                endpoint_id=endpoint.id,
-                                event_id=event.id,
-                                status=DeliveryStatus.PENDING,
-                                next_attempt_at=now,
-                                created_at=now,
-                                last_error="",
-                            )
+                wanted_by = [e for e in endpoints if not e.events or event.type in e.events]
+                if not wanted_by:  # nobody to send it to: no payload to build
+                    continue
+                event.payload = await webhook_payloads.build(session, event)
+                for endpoint in wanted_by:
+                    session.add(
+                        WebhookDelivery(
+                            endpoint_id=endpoint.id,
+                            event_id=event.id,
+                            status=DeliveryStatus.PENDING,
+                            next_attempt_at=now,
+                            created_at=now,
+                            last_error="",
                         )
+                    )
         return len(events)
 
     # --- 2. send ------------------------------------------------------------------------

@@ -4,7 +4,7 @@ the lock was taken, and completing an upload whose every byte has arrived."""
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState
 from tuslog.storage.store import is_disk_full
-from tuslog.uploads import hotpath, records
+from tuslog.uploads import hotpath, manifests, records
 from tuslog.uploads.inspection import Inspection
 from tuslog.uploads.parts import Parts
 from tuslog.uploads.verifier import Verifier
@@ -54,14 +54,20 @@ class Completion:
         running = parts.digests.take(upload.id, upload.offset)
         parts.digests.drop(upload.id)
         sha256 = await running.hexdigest() if running is not None else None
+        # Its archive manifest, queued with the state (one transaction) and read in the
+        # background; an upload still to be verified gets it from the verifier.
+        manifest = sha256 is not None and not upload.is_partial
         async with parts.db.begin() as session:
             state = await records.mark_complete(session, upload, sha256, actor, client_ip)
+            if manifest:
+                await manifests.add_pending(session, upload.id)
         if sha256 is None:  # hashing the file again could take minutes: not under the lock
             self._verifier.start(upload.id)
         else:
             parts.locks.discard(upload.id)
         upload.state, upload.sha256 = state, sha256
-        Inspection(parts).start(upload.id)  # its archive manifest, in the background
+        if manifest:
+            Inspection(parts).queued(upload.id)
         if not upload.is_partial:  # a partial still expires unless a final claims it
             upload.expires_at = None
         return upload

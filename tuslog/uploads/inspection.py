@@ -76,11 +76,19 @@ class Inspection:
     def __init__(self, parts: Parts) -> None:
         self._parts = parts
         self._background = parts.pools.background
+        self._jobs = parts.pools.manifest_jobs
 
     def start(self, upload_id: str) -> None:
         """After an upload finished: queue its manifest, if it gets one, and have a worker
         on it. Never blocks and never raises (on the event loop)."""
         self._background.spawn(f"archive-queue-{upload_id}", lambda: self._queue(upload_id))
+
+    def queued(self, upload_id: str) -> None:
+        """The caller committed ``upload_id``'s pending row (``manifests.add_pending``, in
+        its own transaction): a worker of this process claims it by id, without searching
+        the table. Call on the loop."""
+        self._jobs.mine.append(upload_id)
+        self._spawn_workers()
 
     async def _queue(self, upload_id: str) -> None:
         async with self._parts.db.begin() as session:
@@ -90,11 +98,15 @@ class Inspection:
             if eligible is not None:
                 await manifests.add_pending(session, upload_id)
         if eligible is not None:
-            self.wake()
+            self.queued(upload_id)
 
     def wake(self) -> None:
-        """Have ``TUSLOG_ARCHIVE_JOBS`` workers go through the queue (once more, those
-        that run already: they may have found it empty a moment ago)."""
+        """Have ``TUSLOG_ARCHIVE_JOBS`` workers go through the whole queue, the table (once
+        more, those that run already: they may have found it empty a moment ago)."""
+        self._jobs.search = True
+        self._spawn_workers()
+
+    def _spawn_workers(self) -> None:
         for number in range(self._parts.settings.archive_jobs):
             self._background.spawn(f"archive-manifests-{number}", self._work)
 
@@ -120,13 +132,25 @@ class Inspection:
         self.wake()
 
     async def _work(self) -> None:
-        while not self._background.stopping.is_set():
+        """This process's own jobs first, each claimed by id; then, if asked, the table."""
+        stopping = self._background.stopping
+        while self._jobs.mine and not stopping.is_set():
+            upload_id, holder = self._jobs.mine.popleft(), _new_holder()
+            async with self._parts.db.begin() as session:
+                mine = await manifests.claim_mine(session, upload_id, holder, utcnow())
+                upload = await session.get(Upload, upload_id) if mine else None
+            if mine:
+                await self._run(upload_id, holder, upload)
+        if not self._jobs.search:
+            return
+        self._jobs.search = False
+        while not stopping.is_set():
             holder = _new_holder()
             async with self._parts.db.begin() as session:
-                upload_id = await manifests.claim(session, holder, utcnow())
-            if upload_id is None:
+                claimed = await manifests.claim(session, holder, utcnow())
+            if claimed is None:
                 return
-            await self._run(upload_id, holder)
+            await self._run(claimed, holder)
 
     async def build_now(self, upload_id: str) -> bool:
         """Make ``upload_id``'s manifest in this process, now, unless another process is
@@ -140,9 +164,11 @@ class Inspection:
         await self._run(upload_id, holder)
         return True
 
-    async def _run(self, upload_id: str, holder: str) -> None:
-        async with self._parts.db.session() as session:
-            upload = await session.get(Upload, upload_id)
+    async def _run(self, upload_id: str, holder: str, upload: Upload | None = None) -> None:
+        """Read the claimed job's upload (``upload``: its row, if the claim loaded it)."""
+        if upload is None:
+            async with self._parts.db.session() as session:
+                upload = await session.get(Upload, upload_id)
         if upload is None or upload.state.gone:
             await self._write(lambda session: manifests.forget(session, upload_id))
             return

@@ -150,6 +150,27 @@ async def claim(
     return None
 
 
+async def claim_mine(session: AsyncSession, upload_id: str, holder: str, now: datetime) -> bool:
+    """Claim ``upload_id``'s job, which this process queued itself: one statement, no
+    search. False if it is not claimable (another process has it, it is done, gone)."""
+    result = await session.execute(
+        update(ArchiveManifest)
+        .where(
+            ArchiveManifest.upload_id == upload_id,
+            _claimable(now),
+            ArchiveManifest.attempts < MAX_ATTEMPTS,
+        )
+        .values(
+            state=ManifestState.RUNNING,
+            claimed_by=holder,
+            claimed_until=now + LEASE,
+            attempts=ArchiveManifest.attempts + 1,
+            started_at=now,
+        )
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def _held_by(upload_id: str, holder: str) -> ColumnElement[bool]:
     return and_(
         ArchiveManifest.upload_id == upload_id,

@@ -6,6 +6,7 @@ dump says who is who.
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -105,6 +106,16 @@ def _on_a_running_loop() -> bool:
 
 
 @dataclass
+class ManifestJobs:
+    """This process's archive-manifest work (``tuslog.uploads.inspection``): uploads whose
+    pending row it committed itself, claimed by id without searching the table, and
+    whether a search of the whole table was asked for (the janitor's pass)."""
+
+    mine: deque[str] = field(default_factory=deque)
+    search: bool = False
+
+
+@dataclass
 class Pools:
     # Writes of all uploads: a FIFO queue, so a write that waits for the one before it
     # (tuslog.uploads.writes) only ever waits for one that has started.
@@ -135,6 +146,7 @@ class Pools:
         default_factory=lambda: ThreadPoolExecutor(ARCHIVE_READ_THREADS, "tuslog-archive-read")
     )
     background: Background = field(default_factory=Background)
+    manifest_jobs: ManifestJobs = field(default_factory=ManifestJobs)
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
         """``function(*args)`` on an I/O thread."""
