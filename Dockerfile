@@ -1,21 +1,29 @@
 # tuslog: resumable uploads of diagnostic archives. Build: docker build -t tuslog .
-# Two stages: the first installs the project into a virtualenv, the second copies only
-# that virtualenv onto a slim Python (no pip, no build files, no compiler).
-ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+# Two stages: Debian 13's own Python 3.13 installs the project into a virtualenv; the
+# second stage copies only that virtualenv onto Google's distroless Python image, which is
+# the same Debian 13 Python and the libraries it needs, without shell or package manager.
+# The two Python builds must stay the same minor version (the virtualenv's compiled
+# extension modules are built for it): change both FROM lines together.
 
-FROM ${PYTHON_IMAGE} AS build
+FROM debian:13-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-# binutils: strip, for the wheels' extension modules (below); only in this stage.
+# python3-venv: /usr/bin/python3.13, the interpreter of the runtime image, with ensurepip.
+# binutils: strip, for the wheels' extension modules (below). Only in this stage.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends binutils \
+    && apt-get install -y --no-install-recommends python3-venv binutils \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-RUN python -m venv /opt/tuslog
+# /data: the volume's mount point, owned by the runtime user below (that image has no shell
+# to create or chown it; Docker gives a new named volume this owner and content).
+RUN /usr/bin/python3.13 -m venv /opt/tuslog \
+    && mkdir -p /data/uploads
 COPY pyproject.toml README.md ./
 COPY tuslog ./tuslog
+# tuslog/uploaders/ links to these two (the uploader scripts tuslog serves).
+COPY scripts/uploader.py scripts/uploader.sh ./scripts/
 # Smaller, not different: pip and setuptools are not needed at run time; the wheels'
 # extension modules carry debug symbols (asyncpg's protocol: 7.5 MB, 0.8 MB stripped);
 # of Bootstrap's dist files only the two the pages use are served (tuslog/web/assets.py).
@@ -28,18 +36,19 @@ RUN /opt/tuslog/bin/pip install --no-compile . \
        ! -name bootstrap.min.css ! -name bootstrap.bundle.min.js ! -name LICENSE -delete \
     && /opt/tuslog/bin/python -m compileall -q -j 0 /opt/tuslog/lib
 
-FROM ${PYTHON_IMAGE}
+FROM gcr.io/distroless/python3-debian13:nonroot
 LABEL org.opencontainers.image.title="tuslog" \
       org.opencontainers.image.description="Resumable (tus) uploads of diagnostic archives for support tickets" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN groupadd --system --gid 10001 tuslog \
-    && useradd --system --uid 10001 --gid tuslog --home-dir /data --no-create-home \
-       --shell /usr/sbin/nologin tuslog \
-    && mkdir -p /data/uploads \
-    && chown -R tuslog:tuslog /data
+# Distroless ships the standard library without bytecode (Debian compiles it when a
+# package is installed; distroless only unpacks them), so every start would compile what
+# it imports: the health check took 0.20 s instead of 0.04 s, a worker's imports 1.1 s
+# instead of 0.7 s. Compiled here, in place, by the image's own Python (no shell needed).
+USER 0:0
+RUN ["/usr/bin/python3.13", "-m", "compileall", "-q", "-j", "0", "/usr/lib/python3.13"]
 COPY --from=build /opt/tuslog /opt/tuslog
-COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-ENV PATH=/opt/tuslog/bin:$PATH \
+COPY --from=build --chown=65532:65532 /data /data
+ENV PATH=/opt/tuslog/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TUSLOG_HOST=0.0.0.0 \
@@ -47,12 +56,14 @@ ENV PATH=/opt/tuslog/bin:$PATH \
     TUSLOG_DATABASE_URL=sqlite+aiosqlite:////data/tuslog.sqlite3 \
     TUSLOG_STORAGE_DIR=/data/uploads \
     TUSLOG_LOG_FORMAT=json
-USER 10001:10001
+# distroless's "nonroot" user.
+USER 65532:65532
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8080
+# No shell: the entry point is a Python module (serve, healthcheck, or a tuslog command).
 # /healthz with the image's own Python: no curl or wget needed.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["docker-entrypoint.sh", "healthcheck"]
-ENTRYPOINT ["docker-entrypoint.sh"]
+    CMD ["/opt/tuslog/bin/python", "-m", "tuslog.container", "healthcheck"]
+ENTRYPOINT ["/opt/tuslog/bin/python", "-m", "tuslog.container"]
 CMD ["serve"]
