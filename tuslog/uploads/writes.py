@@ -2,7 +2,6 @@
 A job returns what it achieved; the receiver applies it to its offsets on the loop."""
 
 import asyncio
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from tuslog.storage.store import StorageFullError, Writer
@@ -21,21 +20,12 @@ class Written:
     end: int  # the file holds this job's bytes up to here
     synced: bool  # an fdatasync covered every byte up to ``end``
     full: bool = False  # the disk filled: the rest of the job's bytes did not land
-    hole: bool = False  # an earlier write failed: these bytes do not count
 
 
-def write_job(
-    writer: Writer,
-    chunks: list[bytes],
-    position: int,
-    sync: bool,
-    earlier: "Future[Written] | None",
-) -> Written:
-    """Write ``chunks`` at ``position``. With ``earlier`` (the write before, which may
-    still run in another thread) count and sync only once that one is done: offsets count
-    from the start, and a sync must cover every byte before the offset."""
-    start = position
-    full = False
+def write_job(writer: Writer, chunks: list[bytes], position: int, sync: bool) -> Written:
+    """Write ``chunks`` at ``position`` (a body has one write in flight at a time: offsets
+    count from the start, and a sync must cover every byte before the offset)."""
+    start, full = position, False
     for chunk in chunks:
         try:
             writer.write_at(chunk, position)
@@ -44,8 +34,6 @@ def write_job(
             full = True
             break
         position += len(chunk)
-    if earlier is not None and earlier.exception() is not None:
-        return Written(start, synced=False, hole=True)
     if full:
         return Written(position, synced=False, full=True)
     if sync:
