@@ -110,6 +110,36 @@ async def test_only_the_events_an_endpoint_wants(
         everything.stop()
 
 
+async def test_an_event_nobody_wants_is_dispatched_without_a_payload(
+    api: ApiClient, keys: Keys, receiver: Receiver, settings: Settings
+) -> None:
+    """Its payload is only built for a delivery: a ticket's other events are marked
+    dispatched and cost no more queries."""
+    from sqlalchemy import select
+
+    from tuslog.db.database import Database
+    from tuslog.db.models import WebhookDelivery, WebhookEvent
+
+    await _hook(api, keys, receiver.url, events=["ticket.resolved"])
+    token = await issued_token(api, "SR-1")
+    await upload_via_tus(api, token["token"], b"log lines\n" * 100)
+    await api.post("tickets/SR-1/resolve")
+    await _wait(receiver, 1)
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            events = list(await session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+            delivered = set(await session.scalars(select(WebhookDelivery.event_id)))
+    finally:
+        await db.dispose()
+    assert all(event.dispatched_at is not None for event in events)
+    wanted = [event for event in events if event.type == "ticket.resolved"]
+    others = [event for event in events if event.type != "ticket.resolved"]
+    assert len(wanted) == 1 and others, [event.type for event in events]
+    assert wanted[0].payload is not None and delivered == {wanted[0].id}
+    assert [event.payload for event in others] == [None] * len(others)
+
+
 async def test_retries_after_500_drop_and_timeout(
     api: ApiClient, keys: Keys, receiver: Receiver
 ) -> None:

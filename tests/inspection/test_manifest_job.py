@@ -33,6 +33,7 @@ from tuslog.db.models import ArchiveManifest, ManifestState, UploadState, utcnow
 from tuslog.settings import Settings
 from tuslog.uploads import manifests
 from tuslog.uploads.archive_reading import ArchiveReading
+from tuslog.uploads.inspection import Inspection
 
 
 async def _row(engine: Any, upload_id: str) -> ArchiveManifest | None:
@@ -183,6 +184,44 @@ async def test_a_dead_workers_job_is_taken_over_and_a_live_one_left_alone(
             ManifestState.RUNNING,
             "gone:1:x",
         )
+
+
+async def test_the_finishing_process_claims_its_own_job_by_id_and_nothing_else(
+    settings: Settings,
+) -> None:
+    """An upload that finishes here is read here, claimed by its id: no search of the
+    table, so another pending job waits for the janitor's pass; a job that another live
+    process holds is left to it."""
+    future = utcnow() + timedelta(hours=1)
+    async with running(settings) as engine:
+        first = await upload(engine, tar_gz(BUNDLE))
+        await settled(engine)
+        await _set(engine, first.id, state=ManifestState.PENDING, data=None, attempts=0)
+        second = await upload(engine, tar_gz(BUNDLE), number="SR-2")
+        await settled(engine)
+        rows = [await _row(engine, first.id), await _row(engine, second.id)]
+        assert [row.state if row else None for row in rows] == [
+            ManifestState.PENDING,
+            ManifestState.DONE,
+        ]
+
+        held = {"state": ManifestState.RUNNING, "claimed_by": "other:1:x"}
+        await _set(engine, first.id, **held, claimed_until=future)
+        Inspection(engine.parts).queued(first.id)
+        await settled(engine)
+        row = await _row(engine, first.id)
+        assert row is not None and (row.state, row.claimed_by, row.attempts) == (
+            ManifestState.RUNNING,
+            "other:1:x",
+            0,
+        )
+
+        await _set(engine, first.id, state=ManifestState.PENDING, claimed_by=None)
+        await _set(engine, first.id, claimed_until=None)
+        Inspection(engine.parts).queued(first.id)
+        await settled(engine)
+        row = await _row(engine, first.id)
+        assert row is not None and (row.state, row.attempts) == (ManifestState.DONE, 1)
 
 
 async def test_the_janitor_queues_finished_uploads_that_have_no_manifest(
