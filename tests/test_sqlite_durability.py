@@ -25,9 +25,15 @@ async def test_only_offset_records_skip_the_wal_sync(
     path = await tus.create_path(client, issued.auth, 5)
     assert (await tus.patch(client, path, issued.auth, 0, b"12345")).status == 204
 
-    async with client.app[DATABASE].session() as session:
+    database = client.app[DATABASE]
+    async with database.session() as session:
         durable = (await session.execute(text("PRAGMA synchronous"))).scalar_one()
-    quick = await client.app[DATABASE].quick(
+    quick = await database.quick(
         lambda conn: conn.execute(text("PRAGMA synchronous")).scalar_one(), writes=True
     )
-    assert (durable, quick) == (FULL, NORMAL)
+
+    async def pragma(session: Any) -> int:
+        return int((await session.execute(text("PRAGMA synchronous"))).scalar_one())
+
+    inline = await database.inline(pragma), await database.inline(pragma, writes=False)
+    assert (durable, quick, inline) == (FULL, NORMAL, (FULL, FULL))

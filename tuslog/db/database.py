@@ -2,7 +2,7 @@
 hot path's quick transactions. Built once by whoever runs (the app, a CLI command)."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
@@ -37,6 +37,15 @@ class Database:
         """``work(connection)`` in one short transaction with the fewest thread hops (the
         hot path: every HEAD, PATCH and checkpoint; see ``tuslog.db.quick``)."""
         return await self._quick.run(work, writes=writes)
+
+    async def inline(
+        self, work: Callable[[AsyncSession], Awaitable[T]], *, writes: bool = True
+    ) -> T:
+        """``work(session)`` in one transaction, committed to the disk when this returns,
+        with the fewest thread hops (creations, completions, the token check; see
+        ``tuslog.db.inline``). ``work`` may only await the session. ``writes``: it changes
+        rows (and may wait for SQLite's write lock, which reads must not queue behind)."""
+        return await self._quick.inline(work, self._sessions, writes=writes)
 
     async def dispose(self) -> None:
         await asyncio.to_thread(self._quick.dispose)

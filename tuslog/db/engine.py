@@ -49,13 +49,14 @@ def create_engine(database_url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def create_sync_sqlite_engine(url: URL) -> Engine:
+def create_sync_sqlite_engine(url: URL, *, durable: bool = False) -> Engine:
     """The stdlib driver on the same SQLite file, for work run whole in a thread. Its
-    commits are not synced (``_offset_pragmas``): only offset records write through it."""
+    commits are not synced (``_offset_pragmas``) unless ``durable``: only offset records
+    write through the engine that is not."""
     engine = create_sync_engine(
         url.set(drivername="sqlite"), connect_args={"timeout": 10, "check_same_thread": False}
     )
-    event.listen(engine, "connect", _offset_pragmas)
+    event.listen(engine, "connect", _durable_pragmas if durable else _offset_pragmas)
     return engine
 
 

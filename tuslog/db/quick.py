@@ -10,17 +10,20 @@ same pragmas: one round trip (measured: 1.0 ms → 0.25 ms per offset record). P
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from tuslog.db.engine import create_sync_sqlite_engine
+from tuslog.db.inline import run_inline
 
 T = TypeVar("T")
 _THREADS = 4
+_DURABLE_THREADS = 2  # SQLite lets one writer in at a time anyway
 
 
 class QuickTransactions:
@@ -32,10 +35,17 @@ class QuickTransactions:
         self._sync: Engine | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._writers: ThreadPoolExecutor | None = None
+        self._durable: sessionmaker[Session] | None = None
+        self._durable_writers: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
             self._sync = create_sync_sqlite_engine(engine.url)
             self._readers = ThreadPoolExecutor(_THREADS, thread_name_prefix="tuslog-db-read")
             self._writers = ThreadPoolExecutor(_THREADS, thread_name_prefix="tuslog-db-write")
+            durable = create_sync_sqlite_engine(engine.url, durable=True)
+            self._durable = sessionmaker(durable, expire_on_commit=False)
+            self._durable_writers = ThreadPoolExecutor(
+                _DURABLE_THREADS, thread_name_prefix="tuslog-db-durable"
+            )
 
     async def run(self, work: Callable[[Connection], T], *, writes: bool = False) -> T:
         """``work(connection)`` in one transaction, committed if it returns. ``writes``:
@@ -49,14 +59,38 @@ class QuickTransactions:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, self._in_transaction, work)
 
+    async def inline(
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        writes: bool,
+    ) -> T:
+        """``work(session)`` in one transaction that is on the disk when this returns; on
+        SQLite in one thread call (``tuslog.db.inline``), elsewhere in ``sessions``."""
+        executor = self._durable_writers if writes else self._readers
+        if self._durable is None or executor is None:
+            async with sessions.begin() as session:
+                return await work(session)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self._inline, work)
+
+    def _inline(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        assert self._durable is not None
+        with self._durable.begin() as session:
+            return run_inline(session, work)
+
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         assert self._sync is not None
         with self._sync.begin() as conn:
             return work(conn)
 
     def dispose(self) -> None:
-        for executor in (self._readers, self._writers):
+        for executor in (self._readers, self._writers, self._durable_writers):
             if executor is not None:
                 executor.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
+        if self._durable is not None:
+            bind = self._durable.kw["bind"]
+            bind.dispose()

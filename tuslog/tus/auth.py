@@ -36,8 +36,8 @@ async def check_token(database: Database, limiter: FailureLimiter, who: Caller) 
     if reservation is None and not limiter.known_good(who.token):
         metrics.get().auth_limited.inc()
         raise errors.RATE_LIMITED(retry_after=limiter.retry_after(who.ip) or 1)
-    async with database.session() as session:
-        record = await tokens.authenticate(session, who.token)  # raises: stays counted
+    # raises: stays counted
+    record = await database.inline(lambda s: tokens.authenticate(s, who.token), writes=False)
     if reservation is not None:
         limiter.release(reservation)
     return record

@@ -1,6 +1,8 @@
 """Bringing an upload's record in line with its bytes, under its lock: reconciling after
 the lock was taken, and completing an upload whose every byte has arrived."""
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState
 from tuslog.storage.store import is_disk_full
@@ -57,10 +59,14 @@ class Completion:
         # Its archive manifest, queued with the state (one transaction) and read in the
         # background; an upload still to be verified gets it from the verifier.
         manifest = sha256 is not None and not upload.is_partial
-        async with parts.db.begin() as session:
+
+        async def record(session: AsyncSession) -> UploadState:
             state = await records.mark_complete(session, upload, sha256, actor, client_ip)
             if manifest:
                 await manifests.add_pending(session, upload.id)
+            return state
+
+        state = await parts.db.inline(record)
         if sha256 is None:  # hashing the file again could take minutes: not under the lock
             self._verifier.start(upload.id)
         else:

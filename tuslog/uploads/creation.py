@@ -3,6 +3,8 @@ data file, in the order that leaves nothing behind when any step fails."""
 
 import dataclasses
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tuslog import errors
 from tuslog.db.models import Upload, UploadToken, utcnow
 from tuslog.services import tokens
@@ -51,7 +53,8 @@ class Creation:
         await parts.io(parts.store.create, new.upload_id)
         try:
             free = await parts.free_space() if new.length else None
-            async with parts.db.begin() as session:
+
+            async def insert(session: AsyncSession) -> tuple[Upload, str] | None:
                 if new.concat == "partial":
                     await concat.check_open_partials(parts, session, token, new.length or 0)
                 else:
@@ -62,7 +65,9 @@ class Creation:
                     )
                     room.check(new.length, new_on_disk=new.length, new_for_quota=new.length)
                 records.insert(session, token, new, parts.settings.upload_expiry)
-                found = await records.load(session, new.upload_id)
+                return await records.load(session, new.upload_id)
+
+            found = await parts.db.inline(insert)
         except BaseException:
             await parts.io(parts.store.delete, new.upload_id)
             raise

@@ -70,6 +70,14 @@ def _build(
     return manifest, manifests.pack(manifest) if manifest.is_archive else None
 
 
+async def _claim_mine(
+    session: AsyncSession, *, upload_id: str, holder: str
+) -> tuple[bool, Upload | None]:
+    """Claim a job this process queued, and load its upload, in one transaction."""
+    mine = await manifests.claim_mine(session, upload_id, holder, utcnow())
+    return mine, (await session.get(Upload, upload_id) if mine else None)
+
+
 class Inspection:
     """Cheap to make: its state (tasks, cancel events) lives in ``parts.pools``."""
 
@@ -136,9 +144,8 @@ class Inspection:
         stopping = self._background.stopping
         while self._jobs.mine and not stopping.is_set():
             upload_id, holder = self._jobs.mine.popleft(), _new_holder()
-            async with self._parts.db.begin() as session:
-                mine = await manifests.claim_mine(session, upload_id, holder, utcnow())
-                upload = await session.get(Upload, upload_id) if mine else None
+            claim = functools.partial(_claim_mine, upload_id=upload_id, holder=holder)
+            mine, upload = await self._parts.db.inline(claim)
             if mine:
                 await self._run(upload_id, holder, upload)
         if not self._jobs.search:
@@ -230,11 +237,13 @@ class Inspection:
     async def _store(
         self, upload_id: str, holder: str, manifest: Manifest, data: bytes | None
     ) -> None:
-        async with self._parts.db.begin() as session:
+        async def finish(session: AsyncSession) -> bool:
             stored = await manifests.finish(session, upload_id, holder, manifest, data)
             if not stored and await manifests.upload_is_gone(session, upload_id):
                 await manifests.forget(session, upload_id)
-        if stored:
+            return stored
+
+        if await self._parts.db.inline(finish):
             log.info(
                 "archive manifest of upload %s: %s, %d entries, %.1f s%s",
                 upload_id,

@@ -1,0 +1,73 @@
+"""``Database.inline``: a transaction's async function run whole in one thread call on
+SQLite (``tuslog.db.inline``), in an async session elsewhere; committed when it returns,
+rolled back when it raises, and refused if it awaits anything but its session."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tuslog.db.database import Database
+from tuslog.db.inline import Suspended
+from tuslog.db.models import Ticket
+from tuslog.services import audit
+from tuslog.services.tickets import number_key
+from tuslog.settings import Settings
+
+
+async def _add_ticket(session: Any, number: str) -> None:
+    """A ticket and its audit line, as the services write them (flushed: the insert
+    runs inside the transaction)."""
+    session.add(Ticket(number=number, number_key=number_key(number), title="t", platform=""))
+    audit.record(session, "test", "ticket.created", number, None)
+    await session.flush()
+
+
+async def _count(database: Database) -> int:
+    async with database.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(Ticket)) or 0)
+
+
+async def test_commits_what_it_returns_and_rolls_back_what_raises(settings: Settings) -> None:
+    database = Database(settings.database_url)
+    try:
+
+        async def create(session: Any) -> str:
+            await _add_ticket(session, "SR-7")
+            return "SR-7"
+
+        async def create_then_fail(session: Any) -> None:
+            await _add_ticket(session, "SR-8")
+            raise LookupError("stop")
+
+        assert await database.inline(create) == "SR-7"
+        with pytest.raises(LookupError):
+            await database.inline(create_then_fail)
+        assert await _count(database) == 1
+    finally:
+        await database.dispose()
+
+
+async def test_awaiting_anything_but_the_session_is_refused(settings: Settings) -> None:
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("only SQLite runs the function in a thread")
+    database = Database(settings.database_url)
+    try:
+
+        async def sleeps(session: Any) -> None:
+            await _add_ticket(session, "SR-9")
+            await asyncio.sleep(0)
+
+        with pytest.raises(Suspended):
+            await database.inline(sleeps)
+        assert await _count(database) == 0  # rolled back
+
+        async def nested(session: Any) -> None:  # a session feature the adapter lacks
+            async with session.begin_nested():
+                await _add_ticket(session, "SR-10")
+
+        with pytest.raises(AttributeError):
+            await database.inline(nested)
+    finally:
+        await database.dispose()
