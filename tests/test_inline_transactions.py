@@ -3,17 +3,24 @@ SQLite (``tuslog.db.inline``), in an async session elsewhere; committed when it 
 rolled back when it raises, and refused if it awaits anything but its session."""
 
 import asyncio
+import sqlite3
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
+from tests.inspection.support import CLIENT_IP, running
 from tuslog.db.database import Database
 from tuslog.db.inline import Suspended
 from tuslog.db.models import Ticket
-from tuslog.services import audit
+from tuslog.services import audit, tickets, tokens
 from tuslog.services.tickets import number_key
 from tuslog.settings import Settings
+from tuslog.storage.store import new_upload_id
+from tuslog.uploads import records
+from tuslog.uploads.records import NewUpload
 
 
 async def _add_ticket(session: Any, number: str) -> None:
@@ -71,3 +78,45 @@ async def test_awaiting_anything_but_the_session_is_refused(settings: Settings) 
             await database.inline(nested)
     finally:
         await database.dispose()
+
+
+async def test_a_cancelled_creation_keeps_its_row_and_its_file_together(
+    settings: Settings,
+) -> None:
+    """Cancelled while its transaction waits for SQLite's write lock: the thread still
+    commits, so the data file must stay (it was deleted, leaving a row without data)."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock, held by another connection")
+    async with running(settings) as engine:
+        token = await _token(engine)
+        path = make_url(settings.database_url).database
+        blocker = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(1.0, lambda: blocker.execute("COMMIT"))
+        release.start()
+        new = NewUpload(new_upload_id(), 10, "", "f.bin", None, None, CLIENT_IP)
+        task = asyncio.create_task(engine.creation.create(token, new, None))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.join()
+        blocker.close()
+        async with engine.parts.db.session() as session:
+            row = await records.load(session, new.upload_id)
+        on_disk = engine.parts.store.size(new.upload_id)
+        assert (row is not None, on_disk is not None) == (True, True)
+
+
+async def _token(engine: Any) -> Any:
+    async with engine.parts.db.begin() as session:
+        await tickets.create(session, "SR-1", title="t", actor="test")
+        issued = await tokens.issue(
+            session,
+            "SR-1",
+            uploads=1,
+            ttl=engine.parts.settings.token_ttl,
+            max_bytes=None,
+            actor="test",
+        )
+    return issued.record

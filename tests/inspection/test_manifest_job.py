@@ -341,6 +341,33 @@ async def test_at_most_archive_jobs_manifests_are_made_at_once(
     assert gauge.most == jobs
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+async def test_the_janitors_search_runs_archive_jobs_workers(
+    database_url: str, tmp_path: Path, jobs: int
+) -> None:
+    """Jobs found by searching the table (queued by the janitor) also get
+    TUSLOG_ARCHIVE_JOBS workers at once, not one."""
+    settings = make_settings(database_url, tmp_path, archive_jobs=jobs)
+    store = FaultyStore(settings.storage_dir)
+    async with running(settings, store) as engine:
+        uploads = [
+            await upload(engine, tar_gz({f"log{n}.txt": b"x\n" * n}), number=f"SR-{n}")
+            for n in range(3)
+        ]
+        await settled(engine)
+        async with engine.parts.db.begin() as session:
+            for done in uploads:
+                await manifests.forget(session, done.id)
+        gauge = _Gauge()
+        store.intercept("open_reader", gauge.open)
+        await engine.janitor.sweep()
+        await settled(engine)
+        reading = ArchiveReading(engine.parts)
+        states = [(await reading.status(done.id)).state for done in uploads]
+    assert states == ["done"] * 3
+    assert gauge.most == jobs
+
+
 async def test_a_storage_failure_is_tried_again_later(settings: Settings) -> None:
     store = FaultyStore(settings.storage_dir)
     store.fail("open_reader", OSError(errno.EIO, "Input/output error"))

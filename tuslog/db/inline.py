@@ -23,7 +23,9 @@ T = TypeVar("T")
 
 
 class InlineSession:
-    """The part of ``AsyncSession`` that tuslog's services use, over a sync ``Session``."""
+    """The part of ``AsyncSession`` that tuslog's services use, over a sync ``Session``.
+    Unlike ``AsyncSession``, results are not buffered: consume each before the next
+    statement (a reader's snapshot kept open into a write makes SQLite refuse the write)."""
 
     def __init__(self, session: Session) -> None:
         self._session = session

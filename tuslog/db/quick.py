@@ -72,8 +72,14 @@ class QuickTransactions:
         if self._durable is None or executor is None:
             async with sessions.begin() as session:
                 return await work(session)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self._inline, work)
+        # Cancelled or not, the caller hears of it only once the thread is done: whoever
+        # cleans up after a cancellation must know whether the transaction committed.
+        future = asyncio.get_running_loop().run_in_executor(executor, self._inline, work)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
 
     def _inline(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         assert self._durable is not None

@@ -1,6 +1,7 @@
 """Creating uploads: admission, the atomic use of a token attempt, the record and the empty
 data file, in the order that leaves nothing behind when any step fails."""
 
+import asyncio
 import dataclasses
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,20 +69,34 @@ class Creation:
                 return await records.load(session, new.upload_id)
 
             found = await parts.db.inline(insert)
+        except asyncio.CancelledError:
+            if not await self._recorded(new.upload_id):  # it may have committed meanwhile
+                await parts.io(parts.store.delete, new.upload_id)
+            raise
         except BaseException:
             await parts.io(parts.store.delete, new.upload_id)
             raise
         assert found is not None
         return found
 
+    async def _recorded(self, upload_id: str) -> bool:
+        found = await self._parts.db.inline(
+            lambda session: records.load(session, upload_id), writes=False
+        )
+        return found is not None
+
     async def _same_upload(
         self, token: UploadToken, new: records.NewUpload
     ) -> tuple[Upload, str] | None:
-        async with self._parts.db.session() as session:
-            upload_id = await records.find_same(session, token.id, new)
+        parts = self._parts
+        if not records.may_repeat(new):
+            return None
+        upload_id = await parts.db.inline(
+            lambda session: records.find_same(session, token.id, new), writes=False
+        )
         if upload_id is None:
             return None
-        found = await self._parts.reload(upload_id)
+        found = await parts.reload(upload_id)
         return None if records.is_expired(found[0], utcnow()) else found
 
     async def _create_final(

@@ -111,7 +111,7 @@ class Inspection:
     def wake(self) -> None:
         """Have ``TUSLOG_ARCHIVE_JOBS`` workers go through the whole queue, the table (once
         more, those that run already: they may have found it empty a moment ago)."""
-        self._jobs.search = True
+        self._jobs.searches += 1
         self._spawn_workers()
 
     def _spawn_workers(self) -> None:
@@ -140,23 +140,27 @@ class Inspection:
         self.wake()
 
     async def _work(self) -> None:
-        """This process's own jobs first, each claimed by id; then, if asked, the table."""
-        stopping = self._background.stopping
-        while self._jobs.mine and not stopping.is_set():
-            upload_id, holder = self._jobs.mine.popleft(), _new_holder()
+        """This process's own jobs first, each claimed by id; then, if asked, the table
+        (every worker, until one finds nothing left for the latest search asked)."""
+        stopping, jobs = self._background.stopping, self._jobs
+        while jobs.mine and not stopping.is_set():
+            upload_id, holder = jobs.mine.popleft(), _new_holder()
             claim = functools.partial(_claim_mine, upload_id=upload_id, holder=holder)
-            mine, upload = await self._parts.db.inline(claim)
+            try:
+                mine, upload = await self._parts.db.inline(claim)
+            except Exception as exc:  # the database, for a moment: the next start retries
+                jobs.mine.appendleft(upload_id)
+                log_failure(log, "archive manifest of upload %s: not claimed yet", exc, upload_id)
+                return
             if mine:
                 await self._run(upload_id, holder, upload)
-        if not self._jobs.search:
-            return
-        self._jobs.search = False
-        while not stopping.is_set():
-            holder = _new_holder()
+        while not stopping.is_set() and jobs.searches > jobs.searched:
+            asked, holder = jobs.searches, _new_holder()
             async with self._parts.db.begin() as session:
                 claimed = await manifests.claim(session, holder, utcnow())
             if claimed is None:
-                return
+                jobs.searched = max(jobs.searched, asked)
+                continue
             await self._run(claimed, holder)
 
     async def build_now(self, upload_id: str) -> bool:

@@ -108,11 +108,12 @@ def _on_a_running_loop() -> bool:
 @dataclass
 class ManifestJobs:
     """This process's archive-manifest work (``tuslog.uploads.inspection``): uploads whose
-    pending row it committed itself, claimed by id without searching the table, and
-    whether a search of the whole table was asked for (the janitor's pass)."""
+    pending row it committed itself, claimed by id without searching the table, and the
+    searches of the whole table asked for (the janitor's pass) and done."""
 
     mine: deque[str] = field(default_factory=deque)
-    search: bool = False
+    searches: int = 0  # asked for (``Inspection.wake``)
+    searched: int = 0  # the latest of them that found nothing left to claim
 
 
 @dataclass

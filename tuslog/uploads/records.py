@@ -64,6 +64,15 @@ async def token_bytes(session: AsyncSession, token_id: int) -> int:
     return int(total or 0)
 
 
+def may_repeat(new: NewUpload) -> bool:
+    """Whether ``find_same`` can find anything for ``new`` (it looks only for a declared
+    whole file or a stream): the caller may skip the round trip."""
+    if new.concat is not None:
+        return False
+    stream = new.retry_key is not None and new.length is None
+    return stream or (new.declared_sha256 is not None and new.length is not None)
+
+
 async def find_same(session: AsyncSession, token_id: int, new: NewUpload) -> str | None:
     """An upload of this token for the same file (same length and declared SHA-256), or the
     same stream (same metadata with a ``stream_id``), that is still alive: a client whose
