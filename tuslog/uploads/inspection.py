@@ -11,9 +11,12 @@ search it without downloading it (``tuslog.uploads.archive_reading``).
   when the verifier has recorded the SHA-256.
 - **Never on the request path.** Completion only spawns a task; the reading runs on
   ``Pools.archive_jobs`` threads, ``TUSLOG_ARCHIVE_JOBS`` at a time per process.
-- **One at a time per upload, across processes.** The queue is the table: a worker
-  *claims* a row (``manifests.claim``) and renews the claim while it reads; a deleted
-  upload or a lost claim stops the reading at its next chunk.
+- **One at a time per upload, across processes.** The queue is the table. The process
+  that finished an upload queues its row in the same transaction and *claims* it by id
+  (``manifests.claim_mine``); the rest (the janitor's finds, jobs given back) is found by
+  searching the table (``manifests.claim``) after the janitor's pass. A worker renews its
+  claim while it reads; a deleted upload or a lost claim stops the reading at its next
+  chunk.
 - **Stops and crashes.** At shutdown the reading stops and the row goes back to pending;
   the janitor's pass (``sweep``) starts pending work again, also rows whose claim ran out
   (a crash) and finished uploads that have no row at all, and forgets the manifests of

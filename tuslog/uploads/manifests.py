@@ -134,25 +134,15 @@ async def claim(
         query = query.where(ArchiveManifest.upload_id == upload_id)
     candidates = list(await session.scalars(query.order_by(ArchiveManifest.created_at).limit(5)))
     for candidate in candidates:
-        result = await session.execute(
-            update(ArchiveManifest)
-            .where(ArchiveManifest.upload_id == candidate, _claimable(now))
-            .values(
-                state=ManifestState.RUNNING,
-                claimed_by=holder,
-                claimed_until=now + LEASE,
-                attempts=ArchiveManifest.attempts + 1,
-                started_at=now,
-            )
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if await claim_mine(session, candidate, holder, now):
             return candidate
     return None
 
 
 async def claim_mine(session: AsyncSession, upload_id: str, holder: str, now: datetime) -> bool:
-    """Claim ``upload_id``'s job, which this process queued itself: one statement, no
-    search. False if it is not claimable (another process has it, it is done, gone)."""
+    """Claim ``upload_id``'s job (one this process queued itself, or a candidate ``claim``
+    found): one statement. False if it is not claimable (another process has it, it is
+    done, gone, or given up)."""
     result = await session.execute(
         update(ArchiveManifest)
         .where(
