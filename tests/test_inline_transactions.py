@@ -120,3 +120,38 @@ async def _token(engine: Any) -> Any:
             actor="test",
         )
     return issued.record
+
+
+async def test_a_write_transaction_holds_the_write_lock_from_its_first_read(
+    settings: Settings,
+) -> None:
+    """Admission reads the room (quota, free space) before it takes it: on SQLite the
+    write lock is held from the start (BEGIN IMMEDIATE), so a second admission waits
+    instead of reading the same room. A read-only one takes no lock."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock (PostgreSQL admissions take an advisory lock)")
+    path = str(make_url(settings.database_url).database)
+    database = Database(settings.database_url)
+
+    def another_writer_gets_in() -> bool:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+            return False
+        finally:
+            other.close()
+
+    async def reads_then_asks(session: Any) -> bool:
+        await session.scalar(select(func.count()).select_from(Ticket))
+        return another_writer_gets_in()
+
+    try:
+        assert await database.inline(reads_then_asks) is False
+        assert await database.inline(reads_then_asks, writes=False) is True
+        assert another_writer_gets_in() is True  # and it is let go at the end
+    finally:
+        await database.dispose()

@@ -49,15 +49,33 @@ def create_engine(database_url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def create_sync_sqlite_engine(url: URL, *, durable: bool = False) -> Engine:
+def create_sync_sqlite_engine(
+    url: URL, *, durable: bool = False, immediate: bool = False
+) -> Engine:
     """The stdlib driver on the same SQLite file, for work run whole in a thread. Its
     commits are not synced (``_offset_pragmas``) unless ``durable``: only offset records
-    write through the engine that is not."""
+    write through the engine that is not.
+
+    With ``immediate`` (for a durable engine) transactions start with ``BEGIN IMMEDIATE``:
+    they hold SQLite's write lock from their first statement. The stdlib driver would
+    otherwise run the SELECTs before the first write outside any transaction, and two
+    admissions (quota, free space) could both read the room that only one may take."""
     engine = create_sync_engine(
         url.set(drivername="sqlite"), connect_args={"timeout": 10, "check_same_thread": False}
     )
     event.listen(engine, "connect", _durable_pragmas if durable else _offset_pragmas)
+    if durable and immediate:
+        event.listen(engine, "connect", _own_transactions)
+        event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def _own_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # the driver issues no BEGIN of its own
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -35,14 +35,17 @@ class QuickTransactions:
         self._sync: Engine | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._writers: ThreadPoolExecutor | None = None
-        self._durable: sessionmaker[Session] | None = None
+        self._durable: sessionmaker[Session] | None = None  # writes: BEGIN IMMEDIATE
+        self._inline_reads: sessionmaker[Session] | None = None
         self._durable_writers: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
             self._sync = create_sync_sqlite_engine(engine.url)
             self._readers = ThreadPoolExecutor(_THREADS, thread_name_prefix="tuslog-db-read")
             self._writers = ThreadPoolExecutor(_THREADS, thread_name_prefix="tuslog-db-write")
-            durable = create_sync_sqlite_engine(engine.url, durable=True)
+            durable = create_sync_sqlite_engine(engine.url, durable=True, immediate=True)
             self._durable = sessionmaker(durable, expire_on_commit=False)
+            reads = create_sync_sqlite_engine(engine.url, durable=True)
+            self._inline_reads = sessionmaker(reads, expire_on_commit=False)
             self._durable_writers = ThreadPoolExecutor(
                 _DURABLE_THREADS, thread_name_prefix="tuslog-db-durable"
             )
@@ -69,22 +72,18 @@ class QuickTransactions:
         """``work(session)`` in one transaction that is on the disk when this returns; on
         SQLite in one thread call (``tuslog.db.inline``), elsewhere in ``sessions``."""
         executor = self._durable_writers if writes else self._readers
-        if self._durable is None or executor is None:
+        maker = self._durable if writes else self._inline_reads
+        if maker is None or executor is None:
             async with sessions.begin() as session:
                 return await work(session)
         # Cancelled or not, the caller hears of it only once the thread is done: whoever
         # cleans up after a cancellation must know whether the transaction committed.
-        future = asyncio.get_running_loop().run_in_executor(executor, self._inline, work)
+        future = asyncio.get_running_loop().run_in_executor(executor, _inline, maker, work)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             await asyncio.wait([future])
             raise
-
-    def _inline(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        assert self._durable is not None
-        with self._durable.begin() as session:
-            return run_inline(session, work)
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         assert self._sync is not None
@@ -97,6 +96,11 @@ class QuickTransactions:
                 executor.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
-        if self._durable is not None:
-            bind = self._durable.kw["bind"]
-            bind.dispose()
+        for maker in (self._durable, self._inline_reads):
+            if maker is not None:
+                maker.kw["bind"].dispose()
+
+
+def _inline(maker: "sessionmaker[Session]", work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    with maker.begin() as session:
+        return run_inline(session, work)

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tuslog import errors, metrics
 from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
 from tuslog.logs import operations as oplog
@@ -170,10 +172,13 @@ class Reception:
         headers = {"Upload-Offset": str(upload.offset)}
         new_bytes = length - upload.offset
         free = await parts.free_space()
-        async with parts.db.begin() as session:
+
+        async def declare(session: AsyncSession) -> None:
             room = await admission.measure(session, token, parts.limits, free, serialise=True)
             room.check(length, new_on_disk=new_bytes, new_for_quota=new_bytes, headers=headers)
             await records.set_length(session, upload.id, length, sha256)
+
+        await parts.db.inline(declare)
         upload.length = length
         upload.declared_sha256 = upload.declared_sha256 or sha256
         return upload
