@@ -70,3 +70,38 @@ async def test_a_customer_behind_the_same_address_keeps_working(
     newcomer = await issue_token(settings, ticket="SR-2")  # the trade-off: a first
     waiting = await tus.create(client, newcomer.auth, 10)  # creation waits it out
     assert waiting.status == 429 and int(waiting.headers["Retry-After"]) > 0
+
+
+async def test_a_burst_of_valid_creations_from_one_address_is_served(
+    aiohttp_client: Any, database_url: str, tmp_path: Any, lookups: list[int]
+) -> None:
+    """Look-ups in flight count against the limit (so guesses cannot race it), but a
+    request that finds the limit reached only by them waits for their outcome: an office
+    starting 60 uploads at once with a fresh token gets 60 uploads, not 429s."""
+    settings = make_settings(database_url, tmp_path, auth_failure_limit=5)
+    client = await aiohttp_client(create_app(settings))
+    customer = await issue_token(settings, uploads=60)
+    answers = await asyncio.gather(*(tus.create(client, customer.auth, 10) for _ in range(60)))
+    assert [a.status for a in answers] == [201] * 60
+    assert len({a.headers["Location"] for a in answers}) == 60
+
+    for _ in range(5):  # the limit still holds for guesses from that address
+        assert (await tus.create(client, BAD, 10)).status == 401
+    assert (await tus.create(client, BAD, 10)).status == 429
+
+
+async def test_guesses_mixed_with_valid_creations_are_still_capped(
+    aiohttp_client: Any, database_url: str, tmp_path: Any, lookups: list[int]
+) -> None:
+    settings = make_settings(database_url, tmp_path, auth_failure_limit=10)
+    client = await aiohttp_client(create_app(settings))
+    customer = await issue_token(settings, uploads=20)
+    good = [tus.create(client, customer.auth, 10) for _ in range(20)]
+    bad = [tus.create(client, BAD, 10) for _ in range(200)]
+    answers = await asyncio.gather(
+        *(x for pair in zip(good, bad[:20], strict=True) for x in pair), *bad[20:]
+    )
+    statuses = [a.status for a in answers]
+    assert statuses.count(401) == 10, sorted(set(statuses))
+    assert len(lookups) <= 20 + 10  # every valid creation, and the limit's worth of guesses
+    assert statuses.count(201) + statuses.count(429) == 210

@@ -3,18 +3,25 @@ share of the limit: ``tuslog.app._limit_share``).
 
 A failure is counted *before* the token is looked up (a reservation), and handed back
 when the token turns out valid: concurrent guesses cannot all pass the check before the
-first of them is counted. Only failures are limited: a request whose token this process
+first of them is counted. An address whose count is at the limit only because look-ups
+are still under way waits for them to end instead of being refused: they may be valid
+(a burst of creations from one office), and at most ``limit`` look-ups run at once. Only
+failures are limited: a request whose token this process
 saw succeed within the window is still looked up and served from an address that is over
 its limit (a customer behind the same NAT as an attacker keeps working); an unknown token
 from such an address is refused without a look-up.
 """
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 _KNOWN_GOOD_MAX = 10_000
+# How long a request waits for its address's look-ups in flight before it is refused:
+# they are single-row reads, so this is only reached when the database hangs.
+_SETTLE_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ class FailureLimiter:
         self._max_clients = max_clients
         self._failures: dict[str, deque[float]] = {}
         self._good: OrderedDict[str, float] = OrderedDict()  # token digest → last success
+        self._pending: dict[str, int] = {}  # reservations whose look-up has not ended
+        self._settled: dict[str, asyncio.Event] = {}  # set when one of them ends
 
     def _recent(self, client: str, now: float) -> deque[float]:
         failures = self._failures.get(client)
@@ -49,15 +58,25 @@ class FailureLimiter:
             return None
         return max(1, int(failures[0] + self._window - now) + 1)
 
-    def reserve(self, client: str) -> Reservation | None:
-        """Count a failure now, to be handed back if the attempt succeeds; None if the
-        client is over its limit (nothing counted)."""
-        if self.retry_after(client) is not None:
-            return None
-        return self._add(client)
+    async def reserve(self, client: str, *, wait: bool = True) -> Reservation | None:
+        """Count a failure now, to be handed back (``release``) if the attempt succeeds
+        or kept (``keep``) if not. None if the client is over its limit (nothing
+        counted); over it only by look-ups in flight, this waits for them (``wait``)."""
+        while True:
+            if self.retry_after(client) is None:
+                self._pending[client] = self._pending.get(client, 0) + 1
+                return self._add(client)
+            if not wait or not self._pending.get(client):
+                return None
+            settled = self._settled.setdefault(client, asyncio.Event())
+            try:
+                await asyncio.wait_for(settled.wait(), _SETTLE_WAIT)
+            except TimeoutError:
+                return None
 
     def release(self, reservation: Reservation) -> None:
         """The attempt succeeded: it was no failure."""
+        self._settle(reservation.client)
         failures = self._failures.get(reservation.client)
         if failures is None:
             return
@@ -67,6 +86,20 @@ class FailureLimiter:
             return
         if not failures:
             del self._failures[reservation.client]
+
+    def keep(self, reservation: Reservation) -> None:
+        """The attempt failed (or its outcome is unknown): it stays counted."""
+        self._settle(reservation.client)
+
+    def _settle(self, client: str) -> None:
+        left = self._pending.get(client, 0) - 1
+        if left > 0:
+            self._pending[client] = left
+        else:
+            self._pending.pop(client, None)
+        settled = self._settled.pop(client, None)
+        if settled is not None:
+            settled.set()  # the waiters look again
 
     def fail(self, client: str, token: str | None = None) -> None:
         """Count a failure found after the look-up (a known token that is used up); the

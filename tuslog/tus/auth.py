@@ -31,13 +31,19 @@ def caller(request: web.Request) -> Caller:
 async def check_token(database: Database, limiter: FailureLimiter, who: Caller) -> UploadToken:
     """The caller's upload token, if valid. Failures are rate-limited per client IP, and
     counted before the look-up (``FailureLimiter``): an address over its limit is refused
-    without one, unless its token succeeded here recently."""
-    reservation = limiter.reserve(who.ip)
-    if reservation is None and not limiter.known_good(who.token):
+    without one, unless its token succeeded here recently; one at its limit only by
+    look-ups still running waits for them."""
+    known_good = limiter.known_good(who.token)
+    reservation = await limiter.reserve(who.ip, wait=not known_good)
+    if reservation is None and not known_good:
         metrics.get().auth_limited.inc()
         raise errors.RATE_LIMITED(retry_after=limiter.retry_after(who.ip) or 1)
-    # raises: stays counted
-    record = await database.inline(lambda s: tokens.authenticate(s, who.token), writes=False)
+    try:
+        record = await database.inline(lambda s: tokens.authenticate(s, who.token), writes=False)
+    except BaseException:  # invalid, or unknown (cancelled, database down): stays counted
+        if reservation is not None:
+            limiter.keep(reservation)
+        raise
     if reservation is not None:
         limiter.release(reservation)
     return record
