@@ -6,8 +6,10 @@ machine's drift hits both equally: before/after figures for a change.
 
 W1 = one upload of --size in one PATCH, W2 = the same in --patch-size PATCHes, W3 =
 --concurrency uploads of --concurrent-size at once, in --patch-size PATCHes. Reports per
-workload the median MB/s and server CPU-s/GiB of each side and the ratio B/A (> 1: B is
-faster; for CPU < 1: B is cheaper). Not a test: numbers for the README and notes.
+workload the median MB/s, server CPU-s/GiB and peak RSS of the serving process (sampled
+every 20 ms during the workload) of each side and the ratio B/A (> 1: B is faster; for CPU
+and memory < 1: B is cheaper). ``--workloads W3`` runs only some of them. Not a test:
+numbers for the README and notes.
 """
 
 import argparse
@@ -33,9 +35,11 @@ async def _workload(
     name: str, server: Any, token: str, payload: Payload, args: argparse.Namespace
 ) -> dict[str, Any]:
     if name == "W1":
-        return await measure(server, token, payload, length=args.size)
+        return await measure(server, token, payload, length=args.size, sample_rss=True)
     if name == "W2":
-        return await measure(server, token, payload, length=args.size, patch_size=args.patch_size)
+        return await measure(
+            server, token, payload, length=args.size, patch_size=args.patch_size, sample_rss=True
+        )
     return await measure(
         server,
         token,
@@ -43,6 +47,7 @@ async def _workload(
         length=args.concurrent_size,
         patch_size=args.patch_size,
         parallel=args.concurrency,
+        sample_rss=True,
     )
 
 
@@ -62,19 +67,20 @@ async def _target(root: Path, args: argparse.Namespace, payload: Payload) -> dic
         for server, token in sides.values():  # warm-up: imports, pools, connections
             await measure(server, token, payload, length=16 * 1024 * 1024)
         results: dict[str, dict[str, list[dict[str, Any]]]] = {
-            w: {"A": [], "B": []} for w in WORKLOADS
+            w: {"A": [], "B": []} for w in args.workloads
         }
         for round_ in range(args.rounds):
             await wait_quiet([s for s, _ in sides.values()], args.quiet_limit, args.quiet_wait)
             order = ("A", "B") if round_ % 2 == 0 else ("B", "A")
-            for workload in WORKLOADS:
+            for workload in args.workloads:
                 for side in order:
                     server, token = sides[side]
                     result = await _workload(workload, server, token, payload, args)
                     results[workload][side].append(result)
                     log(
                         f"round {round_ + 1} {workload} {side}: {result['mb_per_s']} MB/s, "
-                        f"{result['server_cpu_s_per_gib']} CPU-s/GiB"
+                        f"{result['server_cpu_s_per_gib']} CPU-s/GiB, "
+                        f"peak RSS {result['peak_rss_sampled_kib'] / 1024:.1f} MiB"
                     )
         return results
     finally:
@@ -91,16 +97,19 @@ def _table(name: str, results: dict[str, Any]) -> str:
     lines = [
         f"### {name}",
         "",
-        "| workload | A MB/s | B MB/s | B/A | A CPU-s/GiB | B CPU-s/GiB | B/A |",
-        "|---|---|---|---|---|---|---|",
+        "| workload | A MB/s | B MB/s | B/A | A CPU-s/GiB | B CPU-s/GiB | B/A "
+        "| A peak RSS MiB | B peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for workload in WORKLOADS:
+    for workload in results:
         a, b = results[workload]["A"], results[workload]["B"]
         rate_a, rate_b = _median(a, "mb_per_s"), _median(b, "mb_per_s")
         cpu_a, cpu_b = _median(a, "server_cpu_s_per_gib"), _median(b, "server_cpu_s_per_gib")
         lines.append(
             f"| {workload} | {rate_a} | {rate_b} | {rate_b / rate_a:.2f} | "
-            f"{cpu_a} | {cpu_b} | {cpu_b / cpu_a:.2f} |"
+            f"{cpu_a} | {cpu_b} | {cpu_b / cpu_a:.2f} | "
+            f"{_median(a, 'peak_rss_sampled_kib') / 1024:.1f} | "
+            f"{_median(b, 'peak_rss_sampled_kib') / 1024:.1f} |"
         )
     return "\n".join(lines)
 
@@ -113,6 +122,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storage-dir", default=str(Path.cwd()), help="a folder on the disk")
     parser.add_argument("--tmpfs-dir", default="/dev/shm")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--workloads",
+        type=lambda text: [w for w in text.upper().split(",") if w],
+        default=list(WORKLOADS),
+        help="which of W1,W2,W3 to run (default: all)",
+    )
     parser.add_argument("--size", type=size, default=size("1G"))
     parser.add_argument("--patch-size", type=size, default=size("8M"))
     parser.add_argument("--concurrency", type=int, default=32)
@@ -120,7 +135,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quiet-limit", type=float, default=0.25)
     parser.add_argument("--quiet-wait", type=float, default=60)
     parser.add_argument("--json", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.workloads) - set(WORKLOADS))
+    if unknown or not args.workloads:
+        parser.error(f"--workloads: choose from {','.join(WORKLOADS)} (got {unknown or 'none'})")
+    return args
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
