@@ -231,3 +231,25 @@ async def test_a_replayed_last_patch_takes_no_lock(
     past_end = await tus.patch(client, path, issued.auth, len(data), b"x")
     assert past_end.status == 413
     assert lock_files(settings.storage_dir) == []
+
+
+async def test_small_patches_after_big_ones_keep_the_running_hash_in_order(
+    aiohttp_client: Any, settings: Settings, issued: Issued
+) -> None:
+    """A small PATCH is hashed right on the loop, but only once the upload's hash thread
+    has caught up with the big PATCH before it (whose answer did not wait for its hash):
+    the running hash stays in byte order, and the upload is verified, not corrupt."""
+    client = await aiohttp_client(create_app(settings))
+    pieces = [os.urandom(n) for _ in range(24) for n in (2 * 1024 * 1024 + 1000, 1000)]
+    data = b"".join(pieces)
+    sha256 = hashlib.sha256(data).hexdigest()
+    path = await tus.create_path(
+        client, issued.auth, len(data), Upload_Metadata=tus.metadata(sha256=sha256)
+    )
+    offset = 0
+    for piece in pieces:
+        response = await tus.patch(client, path, issued.auth, offset, piece)
+        assert response.status == 204, await response.text()
+        offset += len(piece)
+    assert response.headers["Tuslog-Upload-State"] == "verified"
+    assert response.headers["Tuslog-Sha256"] == sha256

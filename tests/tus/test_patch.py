@@ -314,3 +314,34 @@ async def test_bytes_that_arrived_before_a_hang_up_are_kept_even_if_not_yet_read
         offset = (await client.head(path, headers=issued.auth)).headers["Upload-Offset"]
     upload_id = path.rsplit("/", 1)[1]
     assert data_path(settings.storage_dir, upload_id).read_bytes() == body
+
+
+def _open_data_files(settings: Settings, upload_id: str) -> int:
+    """How many descriptors of this process point at the upload's data file."""
+    target = str(data_path(settings.storage_dir, upload_id))
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            count += os.readlink(fd) == target
+        except OSError:
+            continue
+    return count
+
+
+async def test_refused_patches_leave_no_data_file_open(
+    client: TestClient, issued: Issued, settings: Settings
+) -> None:
+    """A PATCH opens the data file together with the re-read under the lock; whatever
+    refuses it afterwards (wrong offset, too long, a length that cannot change) closes it."""
+    path = await tus.create_path(client, issued.auth, 10)
+    upload_id = upload_id_of(path)
+    assert (await tus.patch(client, path, issued.auth, 0, b"0123")).status == 204
+    for _ in range(5):
+        assert (await tus.patch(client, path, issued.auth, 2, b"xx")).status == 409
+        assert (await tus.patch(client, path, issued.auth, 4, b"x" * 7)).status == 413
+        changed = await tus.patch(client, path, issued.auth, 4, b"45", Upload_Length=12)
+        assert changed.status == 400, await changed.text()
+    assert _open_data_files(settings, upload_id) == 0
+    assert (await tus.patch(client, path, issued.auth, 4, b"456789")).status == 204
+    assert _open_data_files(settings, upload_id) == 0
+    assert data_path(settings.storage_dir, upload_id).read_bytes() == b"0123456789"

@@ -212,9 +212,11 @@ async def test_collection_without_trailing_slash(client: TestClient, issued: Iss
 
 
 def failing_disk(root: Path) -> FaultyStore:
-    """The Store seam: the disk answers reads of an upload's size with EIO."""
+    """The Store seam: the disk answers reads of an upload's size with EIO (a HEAD asks
+    the store, a PATCH the file it opened)."""
     store = FaultyStore(root)
     store.fail("size", OSError(errno.EIO, "Input/output error"))
+    store.fail("writer.size", OSError(errno.EIO, "Input/output error"))
     return store
 
 

@@ -3,6 +3,7 @@ hot path's quick transactions. Built once by whoever runs (the app, a CLI comman
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
@@ -13,6 +14,7 @@ from tuslog.db.engine import create_engine, session_factory
 from tuslog.db.quick import QuickTransactions
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Database:
@@ -37,6 +39,13 @@ class Database:
         """``work(connection)`` in one short transaction with the fewest thread hops (the
         hot path: every HEAD, PATCH and checkpoint; see ``tuslog.db.quick``)."""
         return await self._quick.run(work, writes=writes)
+
+    async def quick_then(
+        self, work: Callable[[Connection], T], then: Callable[[], U], io: Executor
+    ) -> tuple[T, U]:
+        """``quick(work)`` (a read), then the blocking ``then()``: one thread hand-off
+        instead of two on SQLite, where both need a thread (``io`` runs ``then`` elsewhere)."""
+        return await self._quick.run_then(work, then, io)
 
     async def inline(
         self, work: Callable[[AsyncSession], Awaitable[T]], *, writes: bool = True

@@ -11,7 +11,7 @@ same pragmas: one round trip (measured: 1.0 ms → 0.25 ms per offset record). P
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -22,6 +22,7 @@ from tuslog.db.engine import create_sync_sqlite_engine
 from tuslog.db.inline import run_inline
 
 T = TypeVar("T")
+U = TypeVar("U")
 _THREADS = 4
 _DURABLE_THREADS = 2  # SQLite lets one writer in at a time anyway
 
@@ -62,6 +63,17 @@ class QuickTransactions:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, self._in_transaction, work)
 
+    async def run_then(
+        self, work: Callable[[Connection], T], then: Callable[[], U], io: Executor
+    ) -> tuple[T, U]:
+        """``work(connection)`` in one read transaction, then ``then()`` (a blocking
+        storage call): on SQLite both in one thread hand-off, elsewhere ``then`` on ``io``."""
+        if self._sync is None or self._readers is None:
+            first = await self.run(work)
+            return first, await asyncio.get_running_loop().run_in_executor(io, then)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._in_transaction_then, work, then)
+
     async def inline(
         self,
         work: Callable[[AsyncSession], Awaitable[T]],
@@ -89,6 +101,11 @@ class QuickTransactions:
         assert self._sync is not None
         with self._sync.begin() as conn:
             return work(conn)
+
+    def _in_transaction_then(
+        self, work: Callable[[Connection], T], then: Callable[[], U]
+    ) -> tuple[T, U]:
+        return self._in_transaction(work), then()
 
     def dispose(self) -> None:
         for executor in (self._readers, self._writers, self._durable_writers):

@@ -1,11 +1,13 @@
 """Bringing an upload's record in line with its bytes, under its lock: reconciling after
 the lock was taken, and completing an upload whose every byte has arrived."""
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog import errors
 from tuslog.db.models import Upload, UploadState
-from tuslog.storage.store import is_disk_full
+from tuslog.storage.store import Store, Writer, is_disk_full
 from tuslog.uploads import hotpath, manifests, records
 from tuslog.uploads.inspection import Inspection
 from tuslog.uploads.parts import Parts
@@ -24,20 +26,54 @@ class Completion:
         all arrived but whose PATCH never finished (a cut connection, a kill between the
         last checkpoint and completion)."""
         parts = self._parts
-        if not await parts.db.quick(lambda conn: hotpath.refresh_locked_fields(conn, upload)):
-            raise errors.UPLOAD_NOT_FOUND()
-        if upload.state.gone:
-            raise errors.UPLOAD_GONE()
-        if upload.state is not UploadState.RECEIVING:
+        refreshed = await parts.db.quick(lambda conn: hotpath.refresh_locked_fields(conn, upload))
+        if not _receiving(upload, refreshed):
             return upload
-        await self._cut_back(upload)
+        await self._cut_back(upload, await parts.io(parts.store.size, upload.id))
         if upload.offset == upload.length:
             upload = await self.complete(upload, actor, client_ip)
         return upload
 
-    async def _cut_back(self, upload: Upload) -> None:
+    async def reconcile_to_write(
+        self, upload: Upload, actor: str, client_ip: str | None
+    ) -> tuple[Upload, Writer | None]:
+        """``reconcile`` for a PATCH, which needs the data file open anyway: the re-read and
+        the opening (with the file's size) share one thread hand-off on SQLite. The writer
+        is None if the upload is not receiving (any more); the caller closes it."""
         parts = self._parts
-        size = await parts.io(parts.store.size, upload.id)
+        job = asyncio.ensure_future(
+            parts.db.quick_then(
+                lambda conn: hotpath.refresh_locked_fields(conn, upload),
+                lambda: _open_sized(parts.store, upload.id),
+                parts.pools.io,
+            )
+        )
+        try:
+            refreshed, opened = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            job.add_done_callback(_close_opened)  # the file may be opened after all
+            raise
+        writer, size = opened if opened is not None else (None, None)
+        try:
+            receiving = _receiving(upload, refreshed)
+            if receiving:
+                await self._cut_back(upload, size)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            raise
+        if receiving and upload.offset != upload.length:
+            return upload, writer
+        if writer is not None:
+            writer.close()
+        if receiving:  # every byte is here, but its PATCH never finished
+            upload = await self.complete(upload, actor, client_ip)
+        return upload, None
+
+    async def _cut_back(self, upload: Upload, size: int | None) -> None:
+        """Bring the file and the recorded offset together; ``size``: the file's (None: it
+        is missing)."""
+        parts = self._parts
         if size is None:
             raise errors.UPLOAD_GONE("The data of this upload is missing; start a new upload.")
         if size > upload.offset:
@@ -77,6 +113,37 @@ class Completion:
         if not upload.is_partial:  # a partial still expires unless a final claims it
             upload.expires_at = None
         return upload
+
+
+def _receiving(upload: Upload, refreshed: bool) -> bool:
+    """After the re-read under the lock: whether the upload still takes bytes (raises if
+    it is no more)."""
+    if not refreshed:
+        raise errors.UPLOAD_NOT_FOUND()
+    if upload.state.gone:
+        raise errors.UPLOAD_GONE()
+    return upload.state is UploadState.RECEIVING
+
+
+def _open_sized(store: Store, upload_id: str) -> tuple[Writer, int] | None:
+    """The data file opened for writing, and its size; None if it is missing."""
+    try:
+        writer = store.open_writer(upload_id)
+    except FileNotFoundError:
+        return None
+    try:
+        return writer, writer.size()
+    except BaseException:
+        writer.close()
+        raise
+
+
+def _close_opened(job: "asyncio.Future[tuple[bool, tuple[Writer, int] | None]]") -> None:
+    if job.cancelled() or job.exception() is not None:
+        return
+    opened = job.result()[1]
+    if opened is not None:
+        opened[0].close()
 
 
 def _truncate(parts: Parts, upload_id: str, size: int) -> None:

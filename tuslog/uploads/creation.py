@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tuslog import errors
 from tuslog.db.models import Upload, UploadToken, utcnow
 from tuslog.services import tokens
+from tuslog.storage.store import Store
 from tuslog.uploads import admission, concat, records
 from tuslog.uploads.completion import Completion
 from tuslog.uploads.ending import Ending
@@ -51,9 +52,8 @@ class Creation:
 
     async def _insert(self, token: UploadToken, new: records.NewUpload) -> tuple[Upload, str]:
         parts = self._parts
-        await parts.io(parts.store.create, new.upload_id)
+        free = await parts.io(_create_file, parts.store, new.upload_id, bool(new.length))
         try:
-            free = await parts.free_space() if new.length else None
 
             async def insert(session: AsyncSession) -> tuple[Upload, str] | None:
                 if new.concat == "partial":
@@ -107,3 +107,16 @@ class Creation:
             await self._ending.forget(upload_id)
         Inspection(self._parts).start(final[0].id)  # a finished archive: list its entries
         return final
+
+
+def _create_file(store: Store, upload_id: str, measure: bool) -> int | None:
+    """The upload's empty data file and (``measure``) the free space after it: one thread
+    hand-off. The file goes again if the space cannot be read."""
+    store.create(upload_id)
+    if not measure:
+        return None
+    try:
+        return store.space().free
+    except BaseException:
+        store.delete(upload_id)
+        raise

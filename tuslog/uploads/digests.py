@@ -15,6 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 _MAX_ENTRIES = 256
+# Up to this much is hashed right on the event loop when the upload's lane has nothing
+# queued (a small PATCH, a body's last bytes): about 35 µs for 64 KiB, where handing it
+# to a thread and back costs several times that in CPU (two wake-ups).
+INLINE_HASH = 64 * 1024
 
 
 class RunningHash:
@@ -33,11 +37,21 @@ class RunningHash:
     def feed(self, chunks: list[bytes], size: int, also: Any | None = None) -> None:
         """Hash ``chunks`` (``size`` bytes) after everything fed before; ``also`` is a second
         hasher (a chunk's Upload-Checksum) that gets the same bytes."""
+        self.position += size
+        if size <= INLINE_HASH and self._idle():
+            _update(self._sha256, also, chunks)
+            return
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(self._lane, _update, self._sha256, also, chunks)
         self._jobs.append((job, size))
         self._backlog += size
-        self.position += size
+
+    def _idle(self) -> bool:
+        """No job of this hash is queued or running: the loop may update it itself. (A
+        failed job stays queued, for ``settled`` to raise.)"""
+        while self._jobs and _succeeded(self._jobs[0][0]):
+            self._backlog -= self._jobs.popleft()[1]
+        return not self._jobs
 
     async def limit_backlog(self, max_bytes: int) -> None:
         while self._jobs and self._backlog > max_bytes:
@@ -58,6 +72,10 @@ class RunningHash:
         if self._jobs and self._jobs[0][0] is job:
             self._jobs.popleft()
             self._backlog -= size
+
+
+def _succeeded(job: "asyncio.Future[None]") -> bool:
+    return job.done() and not job.cancelled() and job.exception() is None
 
 
 def _update(sha256: Any | None, also: Any | None, chunks: list[bytes]) -> None:

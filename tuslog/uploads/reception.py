@@ -13,7 +13,7 @@ from tuslog.db.models import Upload, UploadState, UploadToken, utcnow
 from tuslog.logs import operations as oplog
 from tuslog.services import tokens
 from tuslog.storage.locks import HeldLock
-from tuslog.storage.store import is_upload_id
+from tuslog.storage.store import Writer, is_upload_id
 from tuslog.uploads import admission, hotpath, records
 from tuslog.uploads.checksums import Checksum
 from tuslog.uploads.completion import Completion
@@ -84,11 +84,19 @@ class Reception:
             await self._nothing_more(upload, offset, source, new_length)
             return upload
         async with self._parts.locks.hold(upload.id) as held:
-            upload = await self._completion.reconcile(upload, actor_of(token), client_ip)
-            _check_offset(upload, offset)
-            if new_length is not None:
-                upload = await self._declare_length(upload, token, new_length)
-            return await self._receive_body(upload, token, held, source, checksum, client_ip)
+            upload, writer = await self._completion.reconcile_to_write(
+                upload, actor_of(token), client_ip
+            )
+            try:
+                _check_offset(upload, offset)
+                if new_length is not None:
+                    upload = await self._declare_length(upload, token, new_length)
+                return await self._receive_body(
+                    upload, token, held, source, checksum, client_ip, writer
+                )
+            finally:
+                if writer is not None:
+                    writer.close()
 
     async def receive_at_creation(
         self,
@@ -204,7 +212,9 @@ class Reception:
         source: ByteSource,
         checksum: Checksum | None,
         client_ip: str | None,
+        writer: Writer | None = None,
     ) -> Upload:
+        """``writer``: the data file, if the caller opened it already."""
         bound, room = await self._limit(upload, token)
         offset_header = {"Upload-Offset": str(upload.offset)}
         remaining = bound.limit - upload.offset
@@ -216,7 +226,7 @@ class Reception:
                 f"({remaining} bytes left).",
                 headers=offset_header,
             )
-        received = await self._run_receiver(upload, held, source, checksum, bound.limit)
+        received = await self._run_receiver(upload, held, source, checksum, bound.limit, writer)
         metrics.get().bytes_received.inc(received.offset - upload.offset)
         upload.offset = received.offset
         offset_header = {"Upload-Offset": str(upload.offset)}
@@ -241,6 +251,7 @@ class Reception:
         source: ByteSource,
         checksum: Checksum | None,
         limit: int,
+        writer: Writer | None,
     ) -> Received:
         parts = self._parts
         settings = parts.settings
@@ -253,7 +264,8 @@ class Reception:
             upload.expires_at = recorded.expires_at
             return recorded.token_revoked
 
-        writer = await parts.io(parts.store.open_writer, upload.id)
+        if writer is None:
+            writer = await parts.io(parts.store.open_writer, upload.id)
         receiver = Receiver(
             body,
             writer,
