@@ -135,3 +135,28 @@ async def test_creation_with_upload_keeps_its_location_when_the_body_cannot_be_s
     path = tus.path_of(created.headers["Location"])
     store.fail("open_writer", None)
     assert (await tus.patch(client, path, issued.auth, 0, b"0123456789")).status == 204
+
+
+async def test_a_patch_that_is_wrong_anyway_hears_why_before_a_storage_fault(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """A PATCH opens its data file with the re-read under the lock, but a file that will
+    not open (here: out of descriptors) is only reported once the PATCH would write: a
+    stale offset still gets 409 and a body past the end 413, as before."""
+    store = FaultyStore(settings.storage_dir)
+    client = await aiohttp_client(create_app(settings, store=store))
+    issued = await issue_token(settings)
+    path = await tus.create_path(client, issued.auth, 10)
+    assert (await tus.patch(client, path, issued.auth, 0, b"01234")).status == 204
+
+    store.fail("open_writer", _error(errno.EMFILE))
+    stale = await tus.patch(client, path, issued.auth, 2, b"xx")
+    assert (stale.status, stale.headers["Upload-Offset"]) == (409, "5"), await stale.text()
+    too_long = await tus.patch(client, path, issued.auth, 5, b"x" * 6)
+    assert too_long.status == 413, await too_long.text()
+    writing = await tus.patch(client, path, issued.auth, 5, b"56789")
+    assert writing.status == 503 and writing.headers["Retry-After"], await writing.text()
+
+    store.fail("open_writer", None)
+    assert (await tus.patch(client, path, issued.auth, 5, b"56789")).status == 204
+    assert data_path(settings.storage_dir, path.rsplit("/", 1)[1]).read_bytes() == b"0123456789"

@@ -9,6 +9,8 @@ import pytest
 from tests import tus
 from tests.conftest import issue_token, make_settings
 from tuslog.app import create_app
+from tuslog.http import ratelimit
+from tuslog.http.ratelimit import FailureLimiter
 from tuslog.services import tokens
 
 BAD = {"Authorization": "Bearer tlu_aaaaaaaa_" + "x" * 43, "Tus-Resumable": "1.0.0"}
@@ -105,3 +107,35 @@ async def test_guesses_mixed_with_valid_creations_are_still_capped(
     assert statuses.count(401) == 10, sorted(set(statuses))
     assert len(lookups) <= 20 + 10  # every valid creation, and the limit's worth of guesses
     assert statuses.count(201) + statuses.count(429) == 210
+
+
+async def test_a_limit_reached_by_settled_failures_refuses_without_waiting() -> None:
+    limiter = FailureLimiter(3, 300)
+    in_flight = await limiter.reserve("192.0.2.7")  # a look-up that has not ended
+    for _ in range(3):
+        limiter.fail("192.0.2.7")  # failures found after their look-up (used-up tokens)
+    assert await asyncio.wait_for(limiter.reserve("192.0.2.7"), 0.5) is None
+    assert in_flight is not None
+    limiter.keep(in_flight)
+
+
+async def test_waiting_for_look_ups_in_flight_has_one_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Look-ups that come and go (each freeing a slot that a newcomer takes first) do not
+    restart a waiter's patience."""
+    monkeypatch.setattr(ratelimit, "_SETTLE_WAIT", 0.3)
+    limiter = FailureLimiter(1, 300)
+    held = await limiter.reserve("192.0.2.8")
+    assert held is not None
+    waiter = asyncio.ensure_future(limiter.reserve("192.0.2.8"))
+    started = asyncio.get_running_loop().time()
+    for _ in range(10):  # every 0.1 s the slot is handed back and at once taken again
+        await asyncio.sleep(0.1)
+        limiter.release(held)
+        held = await limiter.reserve("192.0.2.8", wait=False)
+        assert held is not None
+        if waiter.done():
+            break
+    assert waiter.done() and waiter.result() is None
+    assert asyncio.get_running_loop().time() - started < 0.6

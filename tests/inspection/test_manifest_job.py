@@ -34,6 +34,7 @@ from tuslog.settings import Settings
 from tuslog.uploads import manifests
 from tuslog.uploads.archive_reading import ArchiveReading
 from tuslog.uploads.inspection import Inspection
+from tuslog.uploads.pools import ClaimedJob
 
 
 async def _row(engine: Any, upload_id: str) -> ArchiveManifest | None:
@@ -401,3 +402,39 @@ async def test_missing_data_fails_the_manifest(settings: Settings) -> None:
         row = await _row(engine, done.id)
     assert row is not None and row.state is ManifestState.FAILED
     assert row.problem == "could not read: the upload's data is missing from the storage"
+
+
+async def test_the_finishing_transaction_claims_the_job_and_a_late_start_checks_the_claim(
+    settings: Settings,
+) -> None:
+    """The completion's transaction adds the manifest row claimed already by this process
+    (no transaction of its own to claim it). A job that waited here for a third of the
+    lease renews its claim first: if another process took the job meanwhile (the claim
+    ran out), its row is left as that process has it; if the claim is still ours, the
+    renewed job is read and stored."""
+    async with running(settings) as engine:
+        done = await upload(engine, tar_gz(BUNDLE))
+        await settled(engine)
+        row = await _row(engine, done.id)
+        assert row is not None and (row.state, row.attempts) == (ManifestState.DONE, 1)
+
+        jobs = engine.parts.pools.manifest_jobs
+        late = asyncio.get_running_loop().time() - manifests.LEASE.total_seconds()
+        future = utcnow() + timedelta(hours=1)
+        for holder in ("other:1:x", "mine:1:x"):
+            await _set(engine, done.id, state=ManifestState.RUNNING, finished_at=None)
+            await _set(engine, done.id, claimed_by=holder, claimed_until=future)
+            jobs.mine.append(ClaimedJob(done, "mine:1:x", late))  # our claim, long queued
+            Inspection(engine.parts).wake()
+            await settled(engine)
+            row = await _row(engine, done.id)
+            assert row is not None
+            if holder == "other:1:x":  # taken over meanwhile: left to the other process
+                assert (row.state, row.claimed_by, row.finished_at) == (
+                    ManifestState.RUNNING,
+                    holder,
+                    None,
+                )
+            else:  # still ours: renewed, read and stored
+                assert (row.state, row.claimed_by) == (ManifestState.DONE, None)
+                assert row.finished_at is not None

@@ -43,8 +43,8 @@ class Database:
     async def quick_then(
         self, work: Callable[[Connection], T], then: Callable[[], U], io: Executor
     ) -> tuple[T, U]:
-        """``quick(work)`` (a read), then the blocking ``then()``: one thread hand-off
-        instead of two on SQLite, where both need a thread (``io`` runs ``then`` elsewhere)."""
+        """``quick(work)`` (a read), then the blocking storage call ``then()`` on ``io``:
+        one thread hand-off instead of two on SQLite, where both need a thread."""
         return await self._quick.run_then(work, then, io)
 
     async def inline(

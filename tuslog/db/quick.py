@@ -67,12 +67,14 @@ class QuickTransactions:
         self, work: Callable[[Connection], T], then: Callable[[], U], io: Executor
     ) -> tuple[T, U]:
         """``work(connection)`` in one read transaction, then ``then()`` (a blocking
-        storage call): on SQLite both in one thread hand-off, elsewhere ``then`` on ``io``."""
-        if self._sync is None or self._readers is None:
-            first = await self.run(work)
-            return first, await asyncio.get_running_loop().run_in_executor(io, then)
+        storage call), on ``io``: on SQLite both in one thread hand-off. Not on the
+        database's reader threads: a stalled storage (a hung network mount) must not hold
+        up every token check and look-up."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._in_transaction_then, work, then)
+        if self._sync is None:
+            first = await self.run(work)
+            return first, await loop.run_in_executor(io, then)
+        return await loop.run_in_executor(io, self._in_transaction_then, work, then)
 
     async def inline(
         self,

@@ -61,16 +61,21 @@ class FailureLimiter:
     async def reserve(self, client: str, *, wait: bool = True) -> Reservation | None:
         """Count a failure now, to be handed back (``release``) if the attempt succeeds
         or kept (``keep``) if not. None if the client is over its limit (nothing
-        counted); over it only by look-ups in flight, this waits for them (``wait``)."""
+        counted); over it only by look-ups in flight, this waits for them (``wait``), up
+        to ``_SETTLE_WAIT`` in all."""
+        deadline = time.monotonic() + _SETTLE_WAIT
         while True:
-            if self.retry_after(client) is None:
+            counted = len(self._recent(client, time.monotonic()))
+            if counted < self._limit:
                 self._pending[client] = self._pending.get(client, 0) + 1
                 return self._add(client)
-            if not wait or not self._pending.get(client):
-                return None
+            in_flight = self._pending.get(client, 0)
+            left = deadline - time.monotonic()
+            if not wait or counted - in_flight >= self._limit or left <= 0:
+                return None  # over the limit with settled failures alone, or waited enough
             settled = self._settled.setdefault(client, asyncio.Event())
             try:
-                await asyncio.wait_for(settled.wait(), _SETTLE_WAIT)
+                await asyncio.wait_for(settled.wait(), left)
             except TimeoutError:
                 return None
 

@@ -74,7 +74,9 @@ class Writer(Protocol):
 
     def size(self) -> int: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the file; closing it again does nothing (a PATCH's owner and its
+        receiver both close it, whichever ends first)."""
 
 
 class Store(Protocol):

@@ -9,7 +9,7 @@ from tuslog import errors
 from tuslog.db.models import Upload, UploadState
 from tuslog.storage.store import Store, Writer, is_disk_full
 from tuslog.uploads import hotpath, manifests, records
-from tuslog.uploads.inspection import Inspection
+from tuslog.uploads.inspection import Inspection, new_holder
 from tuslog.uploads.parts import Parts
 from tuslog.uploads.verifier import Verifier
 
@@ -53,9 +53,13 @@ class Completion:
         except asyncio.CancelledError:
             job.add_done_callback(_close_opened)  # the file may be opened after all
             raise
-        writer, size = opened if opened is not None else (None, None)
+        writer, size = opened if isinstance(opened, tuple) else (None, None)
         try:
             receiving = _receiving(upload, refreshed)
+            if receiving and isinstance(opened, OSError):
+                # It would not open (out of descriptors, EIO): the size as HEAD reads it;
+                # the write opens it again, and fails with the real reason.
+                size = await parts.io(parts.store.size, upload.id)
             if receiving:
                 await self._cut_back(upload, size)
         except BaseException:
@@ -92,23 +96,25 @@ class Completion:
         running = parts.digests.take(upload.id, upload.offset)
         parts.digests.drop(upload.id)
         sha256 = await running.hexdigest() if running is not None else None
-        # Its archive manifest, queued with the state (one transaction) and read in the
-        # background; an upload still to be verified gets it from the verifier.
-        manifest = sha256 is not None and not upload.is_partial
+        # Its archive manifest: queued with the state, claimed by this process in the same
+        # transaction, read in the background; an upload still to be verified gets it from
+        # the verifier.
+        holder = new_holder() if sha256 is not None and not upload.is_partial else None
 
-        async def record(session: AsyncSession) -> UploadState:
+        async def record(session: AsyncSession) -> tuple[UploadState, bool]:
             state = await records.mark_complete(session, upload, sha256, actor, client_ip)
-            if manifest:
-                await manifests.add_pending(session, upload.id)
-            return state
+            claimed = holder is not None and await manifests.add_claimed(session, upload.id, holder)
+            return state, claimed
 
-        state = await parts.db.inline(record)
+        state, claimed = await parts.db.inline(record)
         if sha256 is None:  # hashing the file again could take minutes: not under the lock
             self._verifier.start(upload.id)
         else:
             parts.locks.discard(upload.id)
         upload.state, upload.sha256 = state, sha256
-        if manifest:
+        if holder is not None and claimed:
+            Inspection(parts).claimed(upload, holder)
+        elif holder is not None:  # it had a row already: claimed by id, if claimable
             Inspection(parts).queued(upload.id)
         if not upload.is_partial:  # a partial still expires unless a final claims it
             upload.expires_at = None
@@ -125,24 +131,33 @@ def _receiving(upload: Upload, refreshed: bool) -> bool:
     return upload.state is UploadState.RECEIVING
 
 
-def _open_sized(store: Store, upload_id: str) -> tuple[Writer, int] | None:
-    """The data file opened for writing, and its size; None if it is missing."""
+Opened = tuple[Writer, int] | OSError | None
+
+
+def _open_sized(store: Store, upload_id: str) -> Opened:
+    """The data file opened for writing, and its size; None if it is missing. Another
+    failure is returned, not raised: the PATCH's own checks (its offset, its length)
+    answer before a storage fault does, as when the file was opened only to write."""
     try:
         writer = store.open_writer(upload_id)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        return exc
     try:
         return writer, writer.size()
-    except BaseException:
+    except BaseException as exc:
         writer.close()
+        if isinstance(exc, OSError):
+            return exc
         raise
 
 
-def _close_opened(job: "asyncio.Future[tuple[bool, tuple[Writer, int] | None]]") -> None:
+def _close_opened(job: "asyncio.Future[tuple[bool, Opened]]") -> None:
     if job.cancelled() or job.exception() is not None:
         return
     opened = job.result()[1]
-    if opened is not None:
+    if isinstance(opened, tuple):
         opened[0].close()
 
 

@@ -52,7 +52,7 @@ class Creation:
 
     async def _insert(self, token: UploadToken, new: records.NewUpload) -> tuple[Upload, str]:
         parts = self._parts
-        free = await parts.io(_create_file, parts.store, new.upload_id, bool(new.length))
+        free = await self._create_file(new)
         try:
 
             async def insert(session: AsyncSession) -> tuple[Upload, str] | None:
@@ -78,6 +78,21 @@ class Creation:
             raise
         assert found is not None
         return found
+
+    async def _create_file(self, new: records.NewUpload) -> int | None:
+        """The empty data file, and the free space after it (for an upload with a length):
+        one thread call. Cancelled meanwhile, the file goes once the call has ended."""
+        parts = self._parts
+        job = asyncio.ensure_future(
+            parts.io(_create_and_measure, parts.store, new.upload_id, bool(new.length))
+        )
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            await asyncio.wait([job])
+            if not job.cancelled() and job.exception() is None:
+                await parts.io(parts.store.delete, new.upload_id)
+            raise
 
     async def _recorded(self, upload_id: str) -> bool:
         found = await self._parts.db.inline(
@@ -109,9 +124,9 @@ class Creation:
         return final
 
 
-def _create_file(store: Store, upload_id: str, measure: bool) -> int | None:
-    """The upload's empty data file and (``measure``) the free space after it: one thread
-    hand-off. The file goes again if the space cannot be read."""
+def _create_and_measure(store: Store, upload_id: str, measure: bool) -> int | None:
+    """The upload's empty data file and (``measure``) the free space after it. The file
+    goes again if the space cannot be read."""
     store.create(upload_id)
     if not measure:
         return None

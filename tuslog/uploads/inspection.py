@@ -12,9 +12,12 @@ search it without downloading it (``tuslog.uploads.archive_reading``).
 - **Never on the request path.** Completion only spawns a task; the reading runs on
   ``Pools.archive_jobs`` threads, ``TUSLOG_ARCHIVE_JOBS`` at a time per process.
 - **One at a time per upload, across processes.** The queue is the table. The process
-  that finished an upload queues its row in the same transaction and *claims* it by id
-  (``manifests.claim_mine``); the rest (the janitor's finds, jobs given back) is found by
-  searching the table (``manifests.claim``) after the janitor's pass. A worker renews its
+  that finished an upload adds its row in the same transaction, already *claimed* by
+  itself (``manifests.add_claimed``: no transaction of its own to claim it; if the job
+  waited here for a third of the lease, the claim is renewed before the reading starts);
+  a row that existed already is claimed by id (``manifests.claim_mine``); the rest (the
+  janitor's finds, jobs given back, claims that ran out) is found by searching the table
+  (``manifests.claim``) after the janitor's pass. A worker renews its
   claim while it reads; a deleted upload or a lost claim stops the reading at its next
   chunk.
 - **Stops and crashes.** At shutdown the reading stops and the row goes back to pending;
@@ -30,6 +33,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import BinaryIO
@@ -43,6 +47,7 @@ from tuslog.db.models import Upload, utcnow
 from tuslog.settings import Settings
 from tuslog.uploads import manifests
 from tuslog.uploads.parts import Parts
+from tuslog.uploads.pools import ClaimedJob
 
 log = logging.getLogger(__name__)
 _STORAGE_RETRY = manifests.LEASE  # a storage failure is tried again after this long
@@ -60,7 +65,7 @@ def archive_caps(settings: Settings, time_budget: timedelta, max_bytes: int | No
     )
 
 
-def _new_holder() -> str:
+def new_holder() -> str:
     """Who holds a claim: this process, and this one job."""
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -93,6 +98,13 @@ class Inspection:
         """After an upload finished: queue its manifest, if it gets one, and have a worker
         on it. Never blocks and never raises (on the event loop)."""
         self._background.spawn(f"archive-queue-{upload_id}", lambda: self._queue(upload_id))
+
+    def claimed(self, upload: Upload, holder: str) -> None:
+        """The caller committed ``upload``'s row claimed by ``holder``
+        (``manifests.add_claimed``, in its own transaction): a worker of this process reads
+        it next. Call on the loop."""
+        self._jobs.mine.append(ClaimedJob(upload, holder, time.monotonic()))
+        self._spawn_workers()
 
     def queued(self, upload_id: str) -> None:
         """The caller committed ``upload_id``'s pending row (``manifests.add_pending``, in
@@ -147,18 +159,18 @@ class Inspection:
         (every worker, until one finds nothing left for the latest search asked)."""
         stopping, jobs = self._background.stopping, self._jobs
         while jobs.mine and not stopping.is_set():
-            upload_id, holder = jobs.mine.popleft(), _new_holder()
-            claim = functools.partial(_claim_mine, upload_id=upload_id, holder=holder)
+            job = jobs.mine.popleft()
             try:
-                mine, upload = await self._parts.db.inline(claim)
+                mine = await self._claimed(job)
             except Exception as exc:  # the database, for a moment: the next start retries
-                jobs.mine.appendleft(upload_id)
+                jobs.mine.appendleft(job)
+                upload_id = job if isinstance(job, str) else job.upload.id
                 log_failure(log, "archive manifest of upload %s: not claimed yet", exc, upload_id)
                 return
-            if mine:
-                await self._run(upload_id, holder, upload)
+            if mine is not None:
+                await self._run(*mine)
         while not stopping.is_set() and jobs.searches > jobs.searched:
-            asked, holder = jobs.searches, _new_holder()
+            asked, holder = jobs.searches, new_holder()
             async with self._parts.db.begin() as session:
                 claimed = await manifests.claim(session, holder, utcnow())
             if claimed is None:
@@ -166,10 +178,26 @@ class Inspection:
                 continue
             await self._run(claimed, holder)
 
+    async def _claimed(self, job: str | ClaimedJob) -> tuple[str, str, Upload | None] | None:
+        """A job of this process, claimed: its upload's id, the holder, and the row if it
+        is at hand. None if another process has it (or it is done or gone)."""
+        if isinstance(job, ClaimedJob):
+            upload_id, holder = job.upload.id, job.holder
+            fresh = time.monotonic() - job.claimed_at < manifests.LEASE.total_seconds() / 3
+            if fresh or await self._parts.db.inline(
+                lambda session: manifests.renew(session, upload_id, holder)
+            ):
+                return upload_id, holder, job.upload
+            return None
+        holder = new_holder()
+        claim = functools.partial(_claim_mine, upload_id=job, holder=holder)
+        mine, upload = await self._parts.db.inline(claim)
+        return (job, holder, upload) if mine else None
+
     async def build_now(self, upload_id: str) -> bool:
         """Make ``upload_id``'s manifest in this process, now, unless another process is
         making it (False); for a command that waits for one while no server works."""
-        holder = _new_holder()
+        holder = new_holder()
         async with self._parts.db.begin() as session:
             await manifests.add_pending(session, upload_id)
             claimed = await manifests.claim(session, holder, utcnow(), upload_id)

@@ -67,18 +67,32 @@ def _still_there(upload_id: str) -> ColumnElement[bool]:
 
 async def add_pending(session: AsyncSession, upload_id: str) -> None:
     """A pending row for ``upload_id``, unless it has a row already."""
+    await _add(session, upload_id, state=ManifestState.PENDING, attempts=0)
+
+
+async def add_claimed(session: AsyncSession, upload_id: str, holder: str) -> bool:
+    """A row for ``upload_id`` that ``holder`` has claimed already: the process that
+    finished the upload reads it next, without a transaction of its own to claim it.
+    False if the upload had a row (then it is claimed by id as usual)."""
+    now = utcnow()
+    return await _add(
+        session,
+        upload_id,
+        state=ManifestState.RUNNING,
+        attempts=1,
+        claimed_by=holder,
+        claimed_until=now + LEASE,
+        started_at=now,
+    )
+
+
+async def _add(session: AsyncSession, upload_id: str, **values: Any) -> bool:
     dialect = (await session.connection()).dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = {
-        "upload_id": upload_id,
-        "state": ManifestState.PENDING,
-        "complete": False,
-        "summary": {},
-        "attempts": 0,
-        "created_at": utcnow(),
-    }
-    statement = insert(ArchiveManifest).values(**values)
-    await session.execute(statement.on_conflict_do_nothing(index_elements=["upload_id"]))
+    row = {"upload_id": upload_id, "complete": False, "summary": {}, "created_at": utcnow()}
+    statement = insert(ArchiveManifest).values(**row, **values)
+    result = await session.execute(statement.on_conflict_do_nothing(index_elements=["upload_id"]))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def add_missing(session: AsyncSession, limit: int = 100) -> int:

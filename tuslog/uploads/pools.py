@@ -105,13 +105,23 @@ def _on_a_running_loop() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A manifest job claimed in the transaction that finished its upload."""
+
+    upload: Any  # the finished ``Upload`` row (tuslog.db.models; not imported here)
+    holder: str
+    claimed_at: float  # time.monotonic()
+
+
 @dataclass
 class ManifestJobs:
     """This process's archive-manifest work (``tuslog.uploads.inspection``): uploads whose
-    pending row it committed itself, claimed by id without searching the table, and the
-    searches of the whole table asked for (the janitor's pass) and done."""
+    row it committed itself, claimed already (``ClaimedJob``) or pending, to be claimed by
+    id without searching the table; and the searches of the whole table asked for (the
+    janitor's pass) and done."""
 
-    mine: deque[str] = field(default_factory=deque)
+    mine: deque[str | ClaimedJob] = field(default_factory=deque)
     searches: int = 0  # asked for (``Inspection.wake``)
     searched: int = 0  # the latest of them that found nothing left to claim
 
