@@ -6,10 +6,10 @@ when the token turns out valid: concurrent guesses cannot all pass the check bef
 first of them is counted. An address whose count is at the limit only because look-ups
 are still under way waits for them to end instead of being refused: they may be valid
 (a burst of creations from one office), and at most ``limit`` look-ups run at once. Only
-failures are limited: a request whose token this process
-saw succeed within the window is still looked up and served from an address that is over
-its limit (a customer behind the same NAT as an attacker keeps working); an unknown token
-from such an address is refused without a look-up.
+failures are limited: a request whose token this process saw succeed within the window
+is still looked up and served from an address that is over its limit (a customer behind
+the same NAT as an attacker keeps working); an unknown token from such an address is
+refused without a look-up.
 """
 
 import asyncio

@@ -17,10 +17,10 @@ search it without downloading it (``tuslog.uploads.archive_reading``).
   waited here for a third of the lease, the claim is renewed before the reading starts);
   a row that existed already is claimed by id (``manifests.claim_mine``); the rest (the
   janitor's finds, jobs given back, claims that ran out) is found by searching the table
-  (``manifests.claim``) after the janitor's pass. A worker renews its
-  claim while it reads; a deleted upload or a lost claim stops the reading at its next
-  chunk.
-- **Stops and crashes.** At shutdown the reading stops and the row goes back to pending;
+  (``manifests.claim``) after the janitor's pass. A worker renews its claim while it
+  reads; a deleted upload or a lost claim stops the reading at its next chunk.
+- **Stops and crashes.** At shutdown the reading stops and the row goes back to pending
+  (a job claimed at completion but not started yet keeps its claim until it runs out);
   the janitor's pass (``sweep``) starts pending work again, also rows whose claim ran out
   (a crash) and finished uploads that have no row at all, and forgets the manifests of
   uploads that are gone.

@@ -10,9 +10,12 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tuslog.db.availability import log_failure
+
+if TYPE_CHECKING:
+    from tuslog.db.models import Upload
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -109,7 +112,7 @@ def _on_a_running_loop() -> bool:
 class ClaimedJob:
     """A manifest job claimed in the transaction that finished its upload."""
 
-    upload: Any  # the finished ``Upload`` row (tuslog.db.models; not imported here)
+    upload: "Upload"  # the finished upload's row
     holder: str
     claimed_at: float  # time.monotonic()
 
