@@ -15,6 +15,8 @@ import hashlib
 import logging
 import os
 import signal
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -391,3 +393,30 @@ async def test_a_waiter_that_gives_up_leaves_no_ticket(tmp_path: Path) -> None:
     assert raised.value.status == 423
     assert not b.waiting(upload_id) and not b.queue_path(upload_id).exists()
     held.release()
+
+
+def test_a_ticket_survives_another_process_removing_the_empty_queue(tmp_path: Path) -> None:
+    """A waiter that withdraws its ticket removes the queue folder if it looks empty; a
+    newcomer may have just made that folder and not yet written its ticket (seen in CI:
+    a 500 for the HEAD of a client that came straight back). The newcomer makes the
+    folder again."""
+    ours, theirs = (UploadLocks(tmp_path, release_timeout=1.0) for _ in range(2))
+    ours.prepare()
+    upload_id = "cd" * 16
+    stop = threading.Event()
+
+    def withdrawing() -> None:  # another process's waiters, giving up one after another
+        while not stop.is_set():
+            theirs._withdraw(upload_id, "gone-0-0")
+            time.sleep(0.0001)
+
+    other = threading.Thread(target=withdrawing)
+    other.start()
+    try:
+        for _ in range(3000):
+            ticket = ours._enqueue(upload_id, "takeover")
+            assert (ours.queue_path(upload_id) / ticket).read_text() == "takeover"
+            ours._withdraw(upload_id, ticket)
+    finally:
+        stop.set()
+        other.join()

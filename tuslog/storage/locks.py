@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.02
 _WATCH_SECONDS = 0.1
 _DEAD_TICKET_MARGIN = 10.0  # a ticket older than the release timeout plus this is dead
+_ENQUEUE_ATTEMPTS = 100  # each lost only to another process's rmdir of an empty queue
 
 # Why a holder is asked to let go (its callback gets one of these).
 TAKEOVER = "takeover"  # a newer request for the same upload
@@ -147,11 +148,21 @@ class UploadLocks:
             await asyncio.sleep(_POLL_SECONDS)
 
     def _enqueue(self, upload_id: str, why: str) -> str:
+        """Our ticket in the upload's queue. Another process withdrawing its own ticket
+        removes the queue folder when it looks empty, which may be right between our
+        ``mkdir`` and our write: then the folder is made again."""
         ticket = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
         queue = self.queue_path(upload_id)
-        queue.mkdir(parents=True, exist_ok=True)
-        (queue / ticket).write_text(why)
-        return ticket
+        attempts = 0
+        while True:
+            attempts += 1
+            queue.mkdir(parents=True, exist_ok=True)
+            try:
+                (queue / ticket).write_text(why)
+                return ticket
+            except FileNotFoundError:
+                if attempts >= _ENQUEUE_ATTEMPTS:
+                    raise
 
     def _withdraw(self, upload_id: str, ticket: str) -> None:
         queue = self.queue_path(upload_id)
