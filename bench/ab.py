@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_client import Payload
-from bench_procs import issue_token, tuslog_server
+from bench_procs import start_checkout
 from run import log, measure, size, wait_quiet
 
 WORKLOADS = ("W1", "W2", "W3")
@@ -56,14 +56,8 @@ async def _target(root: Path, args: argparse.Namespace, payload: Payload) -> dic
     work = Path(tempfile.mkdtemp(prefix=".tuslog-bench-ab-", dir=root))
     try:
         for side, source in (("A", args.a), ("B", args.b)):
-            (work / side).mkdir()
-            server = tuslog_server(work / side, Path(source).resolve())
-            await server.start()
             uploads = 2 + args.rounds * (2 + args.concurrency)
-            token = await asyncio.to_thread(
-                issue_token, work / side, uploads, Path(source).resolve()
-            )
-            sides[side] = (server, token)
+            sides[side] = await start_checkout(work / side, source, uploads)
         for server, token in sides.values():  # warm-up: imports, pools, connections
             await measure(server, token, payload, length=16 * 1024 * 1024)
         results: dict[str, dict[str, list[dict[str, Any]]]] = {

@@ -214,6 +214,16 @@ def issue_token(work: Path, uploads: int, source: Path = REPO) -> str:
     return str(cli("token", "issue", "BENCH-1", "--uploads", str(uploads))["token"])
 
 
+async def start_checkout(work: Path, source: str, uploads: int) -> tuple[Server, str]:
+    """``tuslog serve`` from checkout ``source`` in a fresh ``work`` folder, and a token
+    good for ``uploads`` uploads: one side of a before/after comparison."""
+    work.mkdir()
+    server = tuslog_server(work, Path(source).resolve())
+    await server.start()
+    token = await asyncio.to_thread(issue_token, work, uploads, Path(source).resolve())
+    return server, token
+
+
 _DD_RATE = re.compile(r"^(\d+) bytes .* copied, ([0-9.,]+) s", re.MULTILINE)
 
 

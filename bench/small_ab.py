@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_client import Payload, upload
-from bench_procs import Server, cpu_seconds, issue_token, tuslog_server
+from bench_procs import Server, cpu_seconds, start_checkout
 from run import log, size
 
 
@@ -59,14 +59,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, dict[str, list[float
     root = Path(tempfile.mkdtemp(prefix=".tuslog-bench-small-", dir=args.storage_dir))
     try:
         for side, source in (("A", args.a), ("B", args.b)):
-            (root / side).mkdir()
-            server = tuslog_server(root / side, Path(source).resolve())
-            await server.start()
-            uploads = 2 + args.rounds * (1 + args.uploads)
-            token = await asyncio.to_thread(
-                issue_token, root / side, uploads, Path(source).resolve()
+            sides[side] = await start_checkout(
+                root / side, source, 2 + args.rounds * (1 + args.uploads)
             )
-            sides[side] = (server, token)
+            server, token = sides[side]
             await _patches(server, token, payload, args, 1)  # warm-up
             results["patch"][side], results["upload"][side] = [], []
         for round_ in range(args.rounds):
