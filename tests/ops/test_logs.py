@@ -18,8 +18,9 @@ from tests.test_admission import filling_store
 from tuslog.app import create_app
 from tuslog.cli.workers import app_factory
 from tuslog.logs import config as log_config
+from tuslog.logs import secrets as secrets_module
 from tuslog.logs.repeats import RepeatFilter
-from tuslog.logs.secrets import scrub
+from tuslog.logs.secrets import MASK, scrub
 from tuslog.settings import Settings
 
 
@@ -78,6 +79,33 @@ def test_secrets_are_masked_whatever_the_message() -> None:
     assert "hunter2" not in line and "s=1" not in line
     # the prefix identifies a token and is no secret
     assert scrub(f"sent {token}.") == "sent tlu_abcd2345_[redacted]."
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "tlk_ABCD2345_" + "s" * 20,
+        "BEARER abc.def",
+        "AUTHORIZATION=Basic dXNlcjpw",
+        '"authorization": "Basic dXNlcjpw"',
+        "PassWord=hunter2",
+        "passwd=hunter2",
+        "Secret=x1",
+        "totp=123456",
+        "code=123456",
+        "SESSION=abc",
+        "api_key=abc",
+        "token=abc",
+        "set-cookie: tuslog_session=abc",
+    ],
+)
+def test_the_quick_check_lets_every_secret_through_to_the_masks(secret: str) -> None:
+    """``scrub`` skips lines without a clue; every pattern's match must contain one."""
+    line = slow = f"x {secret} y"
+    for pattern in secrets_module._PATTERNS:
+        slow = pattern.sub(lambda match: match.group(1) + MASK, slow)
+    assert MASK in slow
+    assert scrub(line) == slow
 
 
 async def test_access_line_names_the_real_client_behind_a_trusted_proxy(
