@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tuslog.archives import Manifest
@@ -86,12 +85,35 @@ async def add_claimed(session: AsyncSession, upload_id: str, holder: str) -> boo
     )
 
 
+_ADDED_COLUMNS = (
+    "upload_id",
+    "state",
+    "complete",
+    "summary",
+    "attempts",
+    "claimed_by",
+    "claimed_until",
+    "created_at",
+    "started_at",
+)
+# Written out because SQLAlchemy's dialect inserts (``on_conflict_do_nothing``) are never
+# cached: every completion compiled this one afresh. Both dialects take this syntax, and
+# the bound values go through the columns' own types.
+_ADD = text(
+    "INSERT INTO archive_manifests (upload_id, state, complete, summary, attempts,"
+    " claimed_by, claimed_until, created_at, started_at)"
+    " VALUES (:upload_id, :state, :complete, :summary, :attempts,"
+    " :claimed_by, :claimed_until, :created_at, :started_at)"
+    " ON CONFLICT (upload_id) DO NOTHING"
+).bindparams(
+    *(bindparam(name, type_=ArchiveManifest.__table__.c[name].type) for name in _ADDED_COLUMNS)
+)
+
+
 async def _add(session: AsyncSession, upload_id: str, **values: Any) -> bool:
-    dialect = (await session.connection()).dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    row = {"upload_id": upload_id, "complete": False, "summary": {}, "created_at": utcnow()}
-    statement = insert(ArchiveManifest).values(**row, **values)
-    result = await session.execute(statement.on_conflict_do_nothing(index_elements=["upload_id"]))
+    row: dict[str, Any] = dict.fromkeys(_ADDED_COLUMNS)
+    row |= {"upload_id": upload_id, "complete": False, "summary": {}, "created_at": utcnow()}
+    result = await session.execute(_ADD, row | values)
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
