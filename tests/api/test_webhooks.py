@@ -110,6 +110,40 @@ async def test_only_the_events_an_endpoint_wants(
         everything.stop()
 
 
+async def test_events_before_any_endpoint_are_dispatched_to_nobody(
+    api: ApiClient, keys: Keys, receiver: Receiver, settings: Settings
+) -> None:
+    """With no endpoint, the outbox is emptied by one UPDATE (no row loaded, no payload
+    built); an endpoint added afterwards gets only what happens after it."""
+    from sqlalchemy import func, select
+
+    from tuslog.db.database import Database
+    from tuslog.db.models import WebhookDelivery, WebhookEvent
+
+    token = await issued_token(api, "SR-1")
+    await upload_via_tus(api, token["token"], b"log lines\n" * 100)
+    db = Database(settings.database_url)
+    try:
+        for _ in range(200):
+            async with db.session() as session:
+                events = list(await session.scalars(select(WebhookEvent)))
+            if events and all(event.dispatched_at is not None for event in events):
+                break
+            await asyncio.sleep(0.05)
+        assert {event.type for event in events} >= {"upload.created", "upload.completed"}
+        assert all(event.dispatched_at is not None for event in events)
+        assert [event.payload for event in events] == [None] * len(events)
+        await _hook(api, keys, receiver.url)
+        await api.post("tickets/SR-1/resolve")
+        await _wait(receiver, 1)
+        await asyncio.sleep(0.3)  # a late, wrong delivery of the old events would be here
+        assert receiver.types() == ["ticket.resolved"]
+        async with db.session() as session:
+            assert await session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+    finally:
+        await db.dispose()
+
+
 async def test_an_event_nobody_wants_is_dispatched_without_a_payload(
     api: ApiClient, keys: Keys, receiver: Receiver, settings: Settings
 ) -> None:

@@ -146,17 +146,13 @@ class WebhookWorker:
 
     # --- 1. dispatch --------------------------------------------------------------------
     async def dispatch(self) -> int:
-        """Turn undispatched outbox rows into deliveries; returns how many rows it took."""
+        """Turn undispatched outbox rows into deliveries; returns how many rows it took.
+        With no endpoint enabled, every such row is marked dispatched by one UPDATE, without
+        loading it (most installations: two rows per upload)."""
+        undispatched = WebhookEvent.dispatched_at.is_(None)
         async with self._db.begin() as session:
-            events = list(
-                await session.scalars(
-                    select(WebhookEvent)
-                    .where(WebhookEvent.dispatched_at.is_(None))
-                    .order_by(WebhookEvent.id)
-                    .limit(_DISPATCH_BATCH)
-                )
-            )
-            if not events:
+            first = await session.scalar(select(WebhookEvent.id).where(undispatched).limit(1))
+            if first is None:
                 return 0
             endpoints = list(
                 await session.scalars(
@@ -164,6 +160,19 @@ class WebhookWorker:
                 )
             )
             now = utcnow()
+            if not endpoints:
+                await session.execute(
+                    update(WebhookEvent).where(undispatched).values(dispatched_at=now)
+                )
+                return 0
+            events = list(
+                await session.scalars(
+                    select(WebhookEvent)
+                    .where(undispatched)
+                    .order_by(WebhookEvent.id)
+                    .limit(_DISPATCH_BATCH)
+                )
+            )
             for event in events:
                 event.dispatched_at = now
                 wanted_by = [e for e in endpoints if not e.events or event.type in e.events]
