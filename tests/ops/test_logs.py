@@ -89,6 +89,8 @@ def test_secrets_are_masked_whatever_the_message() -> None:
         "AUTHORIZATION=Basic dXNlcjpw",
         '"authorization": "Basic dXNlcjpw"',
         "PassWord=hunter2",
+        "PA\u017fSWORD=hunter2",  # the long s (U+017F) matches s in the masks' (?i)
+        "set-coo\u212aie: tuslog_session=abc",  # and so does the Kelvin sign K
         "passwd=hunter2",
         "Secret=x1",
         "totp=123456",
