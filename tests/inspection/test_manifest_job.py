@@ -152,6 +152,37 @@ async def test_a_stop_puts_the_job_back_and_the_janitor_takes_it_up(
     assert (status.state, status.complete, status.counts["files"]) == ("done", True, 5)
 
 
+async def test_a_stop_gives_back_the_claims_of_jobs_not_started_yet(
+    database_url: str, tmp_path: Path
+) -> None:
+    """One worker reads slowly; two more uploads finish meanwhile, their jobs claimed by
+    their completions and queued here. The stop puts them back to pending at once, not
+    counted as an attempt: they do not wait for their claims to run out."""
+    settings = make_settings(database_url, tmp_path, archive_jobs=1)
+    store = FaultyStore(settings.storage_dir)
+    slow = SlowReads(store)
+    async with running(settings, store) as engine:
+        first = await upload(engine, _random_bundle())
+        assert await asyncio.to_thread(slow.started.wait, 10)
+        queued = [
+            await upload(engine, tar_gz({f"log{n}.txt": b"x\n"}), number=f"SR-{n}")
+            for n in range(2, 4)
+        ]
+        for done in queued:
+            row = await _row(engine, done.id)
+            assert row is not None and (row.state, row.attempts) == (ManifestState.RUNNING, 1)
+    async with running(settings) as engine:
+        rows = [await _row(engine, done.id) for done in [first, *queued]]
+        assert [(row.state, row.attempts, row.claimed_by) for row in rows if row] == [
+            (ManifestState.PENDING, 0, None)
+        ] * 3
+        await engine.janitor.sweep()
+        await settled(engine)
+        reading = ArchiveReading(engine.parts)
+        states = [(await reading.status(done.id)).state for done in [first, *queued]]
+    assert states == ["done"] * 3
+
+
 async def test_a_dead_workers_job_is_taken_over_and_a_live_one_left_alone(
     settings: Settings,
 ) -> None:

@@ -19,8 +19,8 @@ search it without downloading it (``tuslog.uploads.archive_reading``).
   janitor's finds, jobs given back, claims that ran out) is found by searching the table
   (``manifests.claim``) after the janitor's pass. A worker renews its claim while it
   reads; a deleted upload or a lost claim stops the reading at its next chunk.
-- **Stops and crashes.** At shutdown the reading stops and the row goes back to pending
-  (a job claimed at completion but not started yet keeps its claim until it runs out);
+- **Stops and crashes.** At shutdown the reading stops and the row goes back to pending,
+  and so do the jobs claimed at completion that no worker started yet;
   the janitor's pass (``sweep``) starts pending work again, also rows whose claim ran out
   (a crash) and finished uploads that have no row at all, and forgets the manifests of
   uploads that are gone.
@@ -169,6 +169,9 @@ class Inspection:
                 return
             if mine is not None:
                 await self._run(*mine)
+        if stopping.is_set():
+            await self._hand_back_unstarted()
+            return
         while not stopping.is_set() and jobs.searches > jobs.searched:
             asked, holder = jobs.searches, new_holder()
             async with self._parts.db.begin() as session:
@@ -177,6 +180,25 @@ class Inspection:
                 jobs.searched = max(jobs.searched, asked)
                 continue
             await self._run(claimed, holder)
+
+    async def _hand_back_unstarted(self) -> None:
+        """At a stop: the jobs claimed at completion that no worker started go back to
+        pending now, not counted as an attempt (otherwise their claims held until they ran
+        out, ``LEASE``, and each stop counted one of ``MAX_ATTEMPTS``)."""
+        mine = self._jobs.mine
+        unstarted = [job for job in mine if isinstance(job, ClaimedJob)]
+        if not unstarted:
+            return
+        for job in unstarted:
+            mine.remove(job)
+        try:
+            async with self._parts.db.begin() as session:
+                for job in unstarted:
+                    await manifests.release(
+                        session, job.upload.id, job.holder, problem=None, counts=False
+                    )
+        except Exception as exc:
+            log_failure(log, "archive manifests: %d claims kept at the stop", exc, len(unstarted))
 
     async def _claimed(self, job: str | ClaimedJob) -> tuple[str, str, Upload | None] | None:
         """A job of this process, claimed: its upload's id, the holder, and the row if it
