@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tuslog.db.engine import create_sync_sqlite_engine
 from tuslog.db.inline import run_inline
+from tuslog.threads import in_thread
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -60,8 +61,7 @@ class QuickTransactions:
         if self._sync is None or executor is None:
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self._in_transaction, work)
+        return await in_thread(executor, self._in_transaction, work)
 
     async def run_then(
         self, work: Callable[[Connection], T], then: Callable[[], U], io: Executor
@@ -70,11 +70,10 @@ class QuickTransactions:
         storage call), on ``io``: on SQLite both in one thread hand-off. Not on the
         database's reader threads: a stalled storage (a hung network mount) must not hold
         up every token check and look-up."""
-        loop = asyncio.get_running_loop()
         if self._sync is None:
             first = await self.run(work)
-            return first, await loop.run_in_executor(io, then)
-        return await loop.run_in_executor(io, self._in_transaction_then, work, then)
+            return first, await in_thread(io, then)
+        return await in_thread(io, self._in_transaction_then, work, then)
 
     async def inline(
         self,
@@ -92,7 +91,7 @@ class QuickTransactions:
                 return await work(session)
         # Cancelled or not, the caller hears of it only once the thread is done: whoever
         # cleans up after a cancellation must know whether the transaction committed.
-        future = asyncio.get_running_loop().run_in_executor(executor, _inline, maker, work)
+        future = in_thread(executor, _inline, maker, work)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:

@@ -14,6 +14,8 @@ from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tuslog.threads import in_thread
+
 _MAX_ENTRIES = 256
 # Up to this much is hashed right on the event loop when the upload's lane has nothing
 # queued (a small PATCH, a body's last bytes): about 35 µs for 64 KiB, where handing it
@@ -41,8 +43,7 @@ class RunningHash:
         if size <= INLINE_HASH and self._idle():
             _update(self._sha256, also, chunks)
             return
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(self._lane, _update, self._sha256, also, chunks)
+        job = in_thread(self._lane, _update, self._sha256, also, chunks)
         self._jobs.append((job, size))
         self._backlog += size
 

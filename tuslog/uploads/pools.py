@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tuslog.db.availability import log_failure
+from tuslog.threads import in_thread
 
 if TYPE_CHECKING:
     from tuslog.db.models import Upload
@@ -164,7 +165,7 @@ class Pools:
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
         """``function(*args)`` on an I/O thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.io, function, *args)
+        return await in_thread(self.io, function, *args)
 
     def shutdown(self) -> None:
         self.background.stop()
