@@ -75,6 +75,22 @@ async def test_cancelled_while_it_runs_the_call_ends_and_its_result_is_dropped(
     assert ended.is_set() and job.cancelled()
 
 
+async def test_a_call_the_executor_drops_at_shutdown_cancels_its_caller() -> None:
+    """``shutdown(cancel_futures=True)`` (the engine's pools at a stop) drops queued calls:
+    their callers must hear of it, not wait forever."""
+    pool, gate, ran = ThreadPoolExecutor(1), threading.Event(), threading.Event()
+    blocker = in_thread(pool, gate.wait, 10)
+    queued = in_thread(pool, ran.set)
+    stopping = asyncio.ensure_future(asyncio.to_thread(pool.shutdown, True, cancel_futures=True))
+    await asyncio.sleep(0.1)  # the queue is emptied at once; the running call goes on
+    gate.set()
+    await stopping
+    assert await blocker is True
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(queued, 5)
+    assert queued.cancelled() and not ran.is_set()
+
+
 class _Recording(ThreadPoolExecutor):
     """Keeps the concurrent futures of its calls: what the thread itself raised."""
 

@@ -12,8 +12,9 @@ counts (``bench/README.md``, "What the fourth round changed").
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -22,7 +23,8 @@ T = TypeVar("T")
 def in_thread(executor: Executor, function: Callable[..., T], *args: Any) -> "asyncio.Future[T]":
     """``function(*args)`` on one of ``executor``'s threads, as a future of the running
     loop. As with ``run_in_executor``: cancelled before the thread starts it, the call is
-    dropped; once started, it runs to its end and its outcome is dropped."""
+    dropped; once started, it runs to its end and its outcome is dropped; dropped by the
+    executor's shutdown, the future is cancelled."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -36,8 +38,18 @@ def in_thread(executor: Executor, function: Callable[..., T], *args: Any) -> "as
         else:
             _hand_back(loop, _succeed, future, result)
 
-    executor.submit(run)
+    job = executor.submit(run)
+    job.add_done_callback(functools.partial(_dropped, loop, future))
     return future
+
+
+def _dropped(
+    loop: asyncio.AbstractEventLoop, future: "asyncio.Future[Any]", job: "Future[None]"
+) -> None:
+    """An executor shut down with ``cancel_futures`` drops the calls it had not started:
+    their callers are cancelled, as with ``run_in_executor``, instead of waiting forever."""
+    if job.cancelled():
+        _hand_back(loop, _cancel, future, None)
 
 
 def _hand_back(
@@ -48,6 +60,10 @@ def _hand_back(
 ) -> None:
     with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
         loop.call_soon_threadsafe(setter, future, outcome)
+
+
+def _cancel(future: "asyncio.Future[Any]", _: None) -> None:
+    future.cancel()
 
 
 def _succeed(future: "asyncio.Future[T]", result: T) -> None:
