@@ -38,7 +38,7 @@ from tests.conftest import (
 from tests.fakes import data_path, lock_files
 from tuslog.app import create_app
 from tuslog.errors import TuslogError
-from tuslog.keys import SETTINGS
+from tuslog.keys import ENGINE, SETTINGS
 from tuslog.settings import Settings
 from tuslog.storage import locks as locks_module
 from tuslog.storage.locks import UploadLocks
@@ -308,6 +308,14 @@ async def test_a_stopped_patch_logs_no_unhandled_exception(
     try:
         await asyncio.wait_for(stale.sent.wait(), 10)
         if stop == "released":
+            # The PATCH holds the lock (a HEAD before that finds nothing to take over: CI
+            # under load saw offset 0 after a fixed 0.3 s), then reads what was sent.
+            locks = client.server.app[ENGINE].parts.locks
+            for _ in range(200):
+                if locks.is_held_here(upload_id):
+                    break
+                await asyncio.sleep(0.05)
+            assert locks.is_held_here(upload_id)
             await asyncio.sleep(0.3)
             status, headers = await _head(client, path, issued.auth)
             assert (status, headers["Upload-Offset"]) == (200, "1000")
