@@ -107,6 +107,7 @@ async def _setup(
         60,
         writes,
         record_offset,
+        bodies=lambda: 1,
     )
     return _Setup(receiver, content, disk, recorded)
 

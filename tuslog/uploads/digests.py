@@ -1,7 +1,8 @@
 """Running whole-file SHA-256 per upload, kept in this process between PATCHes.
 
-Bytes are hashed on a thread of the upload's own hash lane, in order, beside the writes;
-a PATCH is answered once its bytes are durable, without waiting for their hash: only
+Bytes are hashed in order, on the event loop or on a thread of the upload's own hash lane
+beside the writes (the receiver chooses: ``tuslog.uploads.receiver``, ``HASH_TAIL``); a
+PATCH is answered once its bytes are durable, without waiting for the lane: only
 completion (and a chunk's ``Upload-Checksum``) waits. When consecutive PATCHes of an upload
 reach the same process the server never reads the file back. Any gap (another worker
 served a PATCH, a discarded chunk, a restart) drops the running hash and completion hashes
@@ -36,11 +37,15 @@ class RunningHash:
         self._backlog = 0
         self.position = 0
 
-    def feed(self, chunks: list[bytes], size: int, also: Any | None = None) -> None:
+    def feed(
+        self, chunks: list[bytes], size: int, also: Any | None = None, *, on_loop: bool = False
+    ) -> None:
         """Hash ``chunks`` (``size`` bytes) after everything fed before; ``also`` is a second
-        hasher (a chunk's Upload-Checksum) that gets the same bytes."""
+        hasher (a chunk's Upload-Checksum) that gets the same bytes. ``on_loop``: hash them
+        right here whatever their size (the receiver's choice), unless earlier bytes of
+        this upload still wait for the lane."""
         self.position += size
-        if size <= INLINE_HASH and self._idle():
+        if (on_loop or size <= INLINE_HASH) and self._idle():
             _update(self._sha256, also, chunks)
             return
         job = in_thread(self._lane, _update, self._sha256, also, chunks)

@@ -41,6 +41,17 @@ EAGER_WRITE = 256 * 1024
 # peaked 19 MiB higher (bench/README.md, "What the fourth round changed").
 _HASH_BATCH = 2 * 1024 * 1024
 _HASH_BACKLOG = 16 * 1024 * 1024
+# Where a long body's bytes are hashed (bench/README.md, "What the fifth round changed"):
+# on the event loop, as they arrive, they cost 9-13 % less server CPU than on a hash lane
+# at the same throughput (no hand-off per batch, no contention for the GIL between the
+# loop, the lane and the writer), and no backlog waits for the hash. Except a body's last
+# HASH_TAIL bytes: on the lane they are hashed beside its last write and sync, not before
+# them (8 MiB PATCHes lost 10 % of their throughput when half of each was hashed on the
+# loop). And while more than LOOP_HASH_BODIES bodies arrive at once, all go to the lanes:
+# the loop alone would be their bottleneck (8 long bodies all hashed on the loop: 9 %
+# slower, 16: 20 %; 16 with up to 4 of them on the loop: 4-11 %, with up to 2: no loss).
+HASH_TAIL = 8 * 1024 * 1024
+LOOP_HASH_BODIES = 2
 
 _STOP_FOR = {SHUTDOWN: Stop.SHUTDOWN, ENDING: Stop.ENDED}
 
@@ -76,7 +87,10 @@ class Receiver:
         read_timeout: float,
         writes: Executor,
         record: RecordOffset,
+        *,
+        bodies: Callable[[], int],
     ) -> None:
+        """``bodies``: how many bodies this process is receiving now."""
         self._body = body
         self._source = body.source
         self._writer = writer
@@ -85,6 +99,7 @@ class Receiver:
         self._read_timeout = read_timeout
         self._writes = writes
         self._record = record
+        self._bodies = bodies
         self.offsets = Offsets.at(body.start)
         self._chunk_hash = body.checksum.new_hasher() if body.checksum else None
         self._last_write: Future[Written] | None = None
@@ -224,11 +239,11 @@ class Receiver:
             self.offsets.received += len(chunk)
             await self._hash_soon(chunk)
 
-    def _near_end(self) -> bool:
+    def _near_end(self, within: int = WRITE_BUFFER) -> bool:
         length = self._source.length
         if length is None:
             return True  # a chunked body: its end may come any time
-        return self._body.start + length - self.offsets.received <= WRITE_BUFFER
+        return self._body.start + length - self.offsets.received <= within
 
     # --- writing --------------------------------------------------------------------------
     def _submit(
@@ -348,9 +363,10 @@ class Receiver:
 
     # --- hashing --------------------------------------------------------------------------
     async def _hash_soon(self, chunk: bytes | None) -> None:
-        """Hand the bytes to the hash lane in ~2 MiB batches, beside the writes; ``None``
-        flushes. Nobody waits for the hash but completion and a chunk checksum; at most
-        ``_HASH_BACKLOG`` bytes wait for it, so a slow hash cannot hoard memory."""
+        """Hash the bytes in ~2 MiB batches, on the loop or on the hash lane beside the
+        writes (``HASH_TAIL``); ``None`` flushes. Nobody waits for the lane but completion
+        and a chunk checksum; at most ``_HASH_BACKLOG`` bytes wait for it, so a slow hash
+        cannot hoard memory."""
         hashing = self._body.hashing
         if hashing is None:
             return
@@ -360,7 +376,8 @@ class Receiver:
             if self._hash_size < _HASH_BATCH:
                 return
         if self._hash_chunks:
-            hashing.feed(self._hash_chunks, self._hash_size, also=self._chunk_hash)
+            on_loop = self._bodies() <= LOOP_HASH_BODIES and not self._near_end(HASH_TAIL)
+            hashing.feed(self._hash_chunks, self._hash_size, self._chunk_hash, on_loop=on_loop)
             self._hash_chunks, self._hash_size = [], 0
         await hashing.limit_backlog(_HASH_BACKLOG)
 

@@ -274,6 +274,7 @@ class Reception:
             settings.read_timeout.total_seconds(),
             parts.pools.writes,
             record,
+            bodies=lambda: len(self._receiving),
         )
         self._receiving[upload.id] = (upload.token_id or 0, receiver)
         try:
