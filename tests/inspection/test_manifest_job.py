@@ -183,6 +183,25 @@ async def test_a_stop_gives_back_the_claims_of_jobs_not_started_yet(
     assert states == ["done"] * 3
 
 
+async def test_an_upload_finished_after_a_stop_began_leaves_its_job_pending(
+    settings: Settings,
+) -> None:
+    """A PATCH saved during a graceful stop completes its upload, but no worker of this
+    process starts any more: the job is left to the next process at once, not claimed
+    for the length of a lease."""
+    async with running(settings) as engine:
+        engine.parts.pools.background.stopping.set()  # the stop's first step
+        done = await upload(engine, tar_gz(BUNDLE))
+        row = await _row(engine, done.id)
+        assert row is not None
+        assert (row.state, row.attempts, row.claimed_by) == (ManifestState.PENDING, 0, None)
+    async with running(settings) as engine:
+        await engine.janitor.sweep()
+        await settled(engine)
+        status = await ArchiveReading(engine.parts).status(done.id)
+    assert (status.state, status.complete) == ("done", True)
+
+
 async def test_a_dead_workers_job_is_taken_over_and_a_live_one_left_alone(
     settings: Settings,
 ) -> None:

@@ -98,11 +98,16 @@ class Completion:
         sha256 = await running.hexdigest() if running is not None else None
         # Its archive manifest: queued with the state, claimed by this process in the same
         # transaction, read in the background; an upload still to be verified gets it from
-        # the verifier.
-        holder = new_holder() if sha256 is not None and not upload.is_partial else None
+        # the verifier. Once a stop has begun no worker of this process starts: the row is
+        # left pending for the next one (a claim would hold it for ``manifests.LEASE``).
+        listed = sha256 is not None and not upload.is_partial
+        stopping = parts.pools.background.stopping.is_set()
+        holder = new_holder() if listed and not stopping else None
 
         async def record(session: AsyncSession) -> tuple[UploadState, bool]:
             state = await records.mark_complete(session, upload, sha256, actor, client_ip)
+            if listed and holder is None:
+                await manifests.add_pending(session, upload.id)
             claimed = holder is not None and await manifests.add_claimed(session, upload.id, holder)
             return state, claimed
 
