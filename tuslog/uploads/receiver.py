@@ -41,15 +41,17 @@ EAGER_WRITE = 256 * 1024
 # peaked 19 MiB higher (bench/README.md, "What the fourth round changed").
 _HASH_BATCH = 2 * 1024 * 1024
 _HASH_BACKLOG = 16 * 1024 * 1024
-# Where a long body's bytes are hashed (bench/README.md, "What the fifth round changed"):
-# on the event loop, as they arrive, they cost 9-13 % less server CPU than on a hash lane
-# at the same throughput (no hand-off per batch, no contention for the GIL between the
-# loop, the lane and the writer), and no backlog waits for the hash. Except a body's last
-# HASH_TAIL bytes: on the lane they are hashed beside its last write and sync, not before
-# them (8 MiB PATCHes lost 10 % of their throughput when half of each was hashed on the
-# loop). And while more than LOOP_HASH_BODIES bodies arrive at once, all go to the lanes:
-# the loop alone would be their bottleneck (8 long bodies all hashed on the loop: 9 %
-# slower, 16: 20 %; 16 with up to 4 of them on the loop: 4-11 %, with up to 2: no loss).
+# Where a body's bytes are hashed (bench/README.md, "What the fifth round changed"): on
+# the event loop, as they arrive, a long body costs 9-13 % less server CPU than on a hash
+# lane at the same throughput (no hand-off per batch, no contention for the GIL between
+# the loop, the lane and the writer). Except its last HASH_TAIL bytes: they wait, and are
+# hashed on the loop while the last write and its sync run in their thread, not before
+# (8 MiB PATCHes lost 10 % of their throughput when half of each was hashed as it came;
+# waiting, they cost 0.95 times the CPU of the lane, at the same throughput). While more
+# than LOOP_HASH_BODIES bodies arrive at once, and for a body of unknown length, the hash
+# lanes take the bytes instead: the loop alone would be their bottleneck (8 long bodies
+# all hashed on the loop: 9 % slower, 16: 20 %; 16 with up to 4 of them on the loop:
+# 4-11 %, with up to 2: no loss).
 HASH_TAIL = 8 * 1024 * 1024
 LOOP_HASH_BODIES = 2
 
@@ -187,7 +189,6 @@ class Receiver:
             if stop in SALVAGEABLE:
                 await self._salvage(batch)
             await self._write_last(batch)
-            await self._hash_soon(None)
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
@@ -257,13 +258,15 @@ class Receiver:
     async def _write_last(self, batch: Batch) -> None:
         """The last write, and the sync, once the write still in flight is done. Not beside
         it: two threads writing one file contend for its inode lock (ext4 spins on it),
-        which cost an 8 MiB PATCH about 4 ms more server CPU and no less time."""
+        which cost an 8 MiB PATCH about 4 ms more server CPU and no less time. The bytes
+        still to hash are hashed while they run (``HASH_TAIL``)."""
         pending, last = batch.pending, None
         batch.pending = None
         await self._settle(pending)
         if batch.chunks:
             position = self.offsets.received - batch.size
             last = self._submit(batch.chunks, position, sync=True)
+        await self._hash_soon(None)
         await self._settle(last)
 
     async def _settle(self, pending: "asyncio.Future[Written] | None") -> None:
@@ -364,19 +367,19 @@ class Receiver:
     # --- hashing --------------------------------------------------------------------------
     async def _hash_soon(self, chunk: bytes | None) -> None:
         """Hash the bytes in ~2 MiB batches, on the loop or on the hash lane beside the
-        writes (``HASH_TAIL``); ``None`` flushes. Nobody waits for the lane but completion
-        and a chunk checksum; at most ``_HASH_BACKLOG`` bytes wait for it, so a slow hash
-        cannot hoard memory."""
+        writes; on the loop, a body's tail waits for its last write (``HASH_TAIL``).
+        ``None`` flushes. Nobody waits for the lane but completion and a chunk checksum;
+        at most ``_HASH_BACKLOG`` bytes wait for it, so a slow hash cannot hoard memory."""
         hashing = self._body.hashing
         if hashing is None:
             return
+        on_loop = self._source.length is not None and self._bodies() <= LOOP_HASH_BODIES
         if chunk is not None:
             self._hash_chunks.append(chunk)
             self._hash_size += len(chunk)
-            if self._hash_size < _HASH_BATCH:
+            if self._hash_size < _HASH_BATCH or (on_loop and self._near_end(HASH_TAIL)):
                 return
         if self._hash_chunks:
-            on_loop = self._bodies() <= LOOP_HASH_BODIES and not self._near_end(HASH_TAIL)
             hashing.feed(self._hash_chunks, self._hash_size, self._chunk_hash, on_loop=on_loop)
             self._hash_chunks, self._hash_size = [], 0
         await hashing.limit_backlog(_HASH_BACKLOG)
