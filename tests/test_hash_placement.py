@@ -39,6 +39,21 @@ class CountingLane(ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
+class LastWriteWatch(ThreadPoolExecutor):
+    """The writer threads; notes how far the running hash had got when the body's last
+    write (the one that syncs) was handed over."""
+
+    def __init__(self, running: RunningHash) -> None:
+        super().__init__(2)
+        self.running = running
+        self.hashed_at_last_write: int | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if len(args) == 4 and args[3] is True:  # write_job(writer, chunks, position, sync)
+            self.hashed_at_last_write = self.running.position
+        return super().submit(fn, *args, **kwargs)
+
+
 class ListSource:
     """A body that has fully arrived, read chunk by chunk."""
 
@@ -69,7 +84,7 @@ def lane() -> Iterator[CountingLane]:
 
 async def _receive(
     tmp_path: Path, lane: CountingLane, chunks: list[bytes], bodies: int, declared: bool = True
-) -> RunningHash:
+) -> LastWriteWatch:
     store = FileStore(tmp_path / "uploads")
     store.prepare()
     store.create(UPLOAD_ID)
@@ -85,7 +100,7 @@ async def _receive(
         return False
 
     writer = store.open_writer(UPLOAD_ID)
-    with ThreadPoolExecutor(2) as writes:
+    with LastWriteWatch(running) as writes:
         receiver = Receiver(
             body,
             writer,
@@ -105,7 +120,8 @@ async def _receive(
     assert received.offset == len(data) and recorded[-1] == len(data)
     assert store.path(UPLOAD_ID).read_bytes() == data
     assert await running.hexdigest() == hashlib.sha256(data).hexdigest()
-    return running
+    assert running.position == len(data)
+    return writes
 
 
 def _body(size: int) -> list[bytes]:
@@ -115,18 +131,25 @@ def _body(size: int) -> list[bytes]:
     ]
 
 
-async def test_with_few_bodies_the_loop_hashes_them(tmp_path: Path, lane: CountingLane) -> None:
+async def test_with_few_bodies_the_loop_hashes_them_the_tail_during_the_last_write(
+    tmp_path: Path, lane: CountingLane
+) -> None:
     size = 3 * HASH_TAIL + 123
-    await _receive(tmp_path, lane, _body(size), bodies=LOOP_HASH_BODIES)
+    writes = await _receive(tmp_path, lane, _body(size), bodies=LOOP_HASH_BODIES)
     assert lane.jobs == 0
+    # The tail was not hashed yet when the last write went (less than a batch before it).
+    hashed = writes.hashed_at_last_write
+    assert hashed is not None and size - HASH_TAIL - 2 * MiB <= hashed <= size - HASH_TAIL
 
 
 async def test_with_many_bodies_the_lane_hashes_them_all(
     tmp_path: Path, lane: CountingLane
 ) -> None:
     size = 3 * HASH_TAIL + 123
-    await _receive(tmp_path, lane, _body(size), bodies=LOOP_HASH_BODIES + 1)
+    writes = await _receive(tmp_path, lane, _body(size), bodies=LOOP_HASH_BODIES + 1)
     assert lane.jobs >= size // (2 * MiB)
+    assert writes.hashed_at_last_write is not None
+    assert writes.hashed_at_last_write >= size - 2 * MiB  # handed to the lane as it came
 
 
 async def test_a_body_of_unknown_length_is_hashed_on_the_lane(
@@ -138,8 +161,8 @@ async def test_a_body_of_unknown_length_is_hashed_on_the_lane(
 
 
 async def test_a_short_body_is_all_tail(tmp_path: Path, lane: CountingLane) -> None:
-    running = await _receive(tmp_path, lane, _body(HASH_TAIL), bodies=1)
-    assert lane.jobs == 0 and running.position == HASH_TAIL
+    writes = await _receive(tmp_path, lane, _body(HASH_TAIL), bodies=1)
+    assert lane.jobs == 0 and writes.hashed_at_last_write == 0
 
 
 async def test_a_large_feed_on_the_loop_waits_behind_bytes_still_queued(
