@@ -33,7 +33,7 @@ from tuslog.db.models import ArchiveManifest, ManifestState, UploadState, utcnow
 from tuslog.settings import Settings
 from tuslog.uploads import manifests
 from tuslog.uploads.archive_reading import ArchiveReading
-from tuslog.uploads.inspection import Inspection
+from tuslog.uploads.inspection import Inspection, new_holder
 from tuslog.uploads.pools import ClaimedJob
 
 
@@ -200,6 +200,24 @@ async def test_an_upload_finished_after_a_stop_began_leaves_its_job_pending(
         await settled(engine)
         status = await ArchiveReading(engine.parts).status(done.id)
     assert (status.state, status.complete) == ("done", True)
+
+
+async def test_a_claim_committed_as_a_stop_begins_is_given_back(settings: Settings) -> None:
+    """The completion's transaction and the stop cross: the row is committed claimed by
+    this process, and then no worker may start. The claim goes back at once."""
+    async with running(settings) as engine:
+        done = await upload(engine, tar_gz(BUNDLE))
+        await settled(engine)
+        holder = new_holder()
+        lease = utcnow() + manifests.LEASE
+        claimed = {"state": ManifestState.RUNNING, "claimed_by": holder, "data": None}
+        await _set(engine, done.id, **claimed, claimed_until=lease, attempts=1)
+        engine.parts.pools.background.stopping.set()  # the stop's first step
+        await Inspection(engine.parts).claimed(done, holder)
+        row = await _row(engine, done.id)
+        assert row is not None
+        assert (row.state, row.attempts, row.claimed_by) == (ManifestState.PENDING, 0, None)
+        assert not engine.parts.pools.manifest_jobs.mine
 
 
 async def test_a_dead_workers_job_is_taken_over_and_a_live_one_left_alone(

@@ -118,7 +118,7 @@ class Completion:
             parts.locks.discard(upload.id)
         upload.state, upload.sha256 = state, sha256
         if holder is not None and claimed:
-            Inspection(parts).claimed(upload, holder)
+            await Inspection(parts).claimed(upload, holder)
         elif holder is not None:  # it had a row already: claimed by id, if claimable
             Inspection(parts).queued(upload.id)
         if not upload.is_partial:  # a partial still expires unless a final claims it

@@ -99,12 +99,17 @@ class Inspection:
         on it. Never blocks and never raises (on the event loop)."""
         self._background.spawn(f"archive-queue-{upload_id}", lambda: self._queue(upload_id))
 
-    def claimed(self, upload: Upload, holder: str) -> None:
+    async def claimed(self, upload: Upload, holder: str) -> None:
         """The caller committed ``upload``'s row claimed by ``holder``
         (``manifests.add_claimed``, in its own transaction): a worker of this process reads
-        it next. Call on the loop."""
-        self._jobs.mine.append(ClaimedJob(upload, holder, time.monotonic()))
-        self._spawn_workers()
+        it next. If a stop began meanwhile, no worker starts: the claim is given back at
+        once (else it would hold for ``manifests.LEASE``)."""
+        job = ClaimedJob(upload, holder, time.monotonic())
+        self._jobs.mine.append(job)
+        if self._spawn_workers():
+            return
+        self._jobs.mine.remove(job)
+        await self._give_back([job])
 
     def queued(self, upload_id: str) -> None:
         """The caller committed ``upload_id``'s pending row (``manifests.add_pending``, in
@@ -129,9 +134,13 @@ class Inspection:
         self._jobs.searches += 1
         self._spawn_workers()
 
-    def _spawn_workers(self) -> None:
-        for number in range(self._parts.settings.archive_jobs):
+    def _spawn_workers(self) -> bool:
+        """False if none will run (a stop has begun)."""
+        started = [
             self._background.spawn(f"archive-manifests-{number}", self._work)
+            for number in range(self._parts.settings.archive_jobs)
+        ]
+        return any(started)
 
     async def sweep(self) -> None:
         """The janitor's pass: forget what belongs to gone uploads, give up on jobs that
@@ -187,18 +196,22 @@ class Inspection:
         out, ``LEASE``, and each stop counted one of ``MAX_ATTEMPTS``)."""
         mine = self._jobs.mine
         unstarted = [job for job in mine if isinstance(job, ClaimedJob)]
-        if not unstarted:
-            return
         for job in unstarted:
             mine.remove(job)
+        await self._give_back(unstarted)
+
+    async def _give_back(self, jobs: list[ClaimedJob]) -> None:
+        """Claims of jobs no worker started: pending again, not counted as an attempt."""
+        if not jobs:
+            return
         try:
             async with self._parts.db.begin() as session:
-                for job in unstarted:
+                for job in jobs:
                     await manifests.release(
                         session, job.upload.id, job.holder, problem=None, counts=False
                     )
         except Exception as exc:
-            log_failure(log, "archive manifests: %d claims kept at the stop", exc, len(unstarted))
+            log_failure(log, "archive manifests: %d claims kept at the stop", exc, len(jobs))
 
     async def _claimed(self, job: str | ClaimedJob) -> tuple[str, str, Upload | None] | None:
         """A job of this process, claimed: its upload's id, the holder, and the row if it

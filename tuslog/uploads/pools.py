@@ -45,19 +45,21 @@ class Background:
         self._cancels: set[threading.Event] = set()
         self._idle = threading.Condition()
 
-    def spawn(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def spawn(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> bool:
         """Run ``work()`` as task ``name``; if that task runs already, once more after it
-        (it may have looked for work just before there was more). Call on the loop."""
+        (it may have looked for work just before there was more). False if a stop has
+        begun: nothing runs then. Call on the loop."""
         if self.stopping.is_set():
-            return
+            return False
         running = self._tasks.get(name)
         if running is not None and not running.done():
             self._again[name] = work
-            return
+            return True
         task = asyncio.get_running_loop().create_task(work(), name=name)
         with self._idle:
             self._tasks[name] = task
         task.add_done_callback(lambda done: self._ended(name, done))
+        return True
 
     def _ended(self, name: str, task: "asyncio.Task[None]") -> None:
         error = None if task.cancelled() else task.exception()
