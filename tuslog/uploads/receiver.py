@@ -264,9 +264,11 @@ class Receiver:
         pending, last = batch.pending, None
         batch.pending = None
         await self._settle(pending)
-        if batch.chunks or self.offsets.durable < self.offsets.written:
+        if batch.chunks:
             position = self.offsets.received - batch.size
             last = self._submit(batch.chunks, position, sync=True)
+        elif self.offsets.durable < self.offsets.written:  # every byte written: the sync
+            last = self._submit([], self.offsets.written, sync=True)
         try:
             await self._hash_soon(None)
         finally:
