@@ -41,17 +41,11 @@ EAGER_WRITE = 256 * 1024
 # peaked 19 MiB higher (bench/README.md, "What the fourth round changed").
 _HASH_BATCH = 2 * 1024 * 1024
 _HASH_BACKLOG = 16 * 1024 * 1024
-# Where a body's bytes are hashed (bench/README.md, "What the fifth round changed"): on
-# the event loop, as they arrive, a long body costs 9-13 % less server CPU than on a hash
-# lane at the same throughput (no hand-off per batch, no contention for the GIL between
-# the loop, the lane and the writer). Except its last HASH_TAIL bytes: they wait, and are
-# hashed on the loop while the last write and its sync run in their thread, not before
-# (8 MiB PATCHes lost 10 % of their throughput when half of each was hashed as it came;
-# waiting, they cost 0.95 times the CPU of the lane, at the same throughput). While more
-# than LOOP_HASH_BODIES bodies arrive at once, and for a body of unknown length, the hash
-# lanes take the bytes instead: the loop alone would be their bottleneck (8 long bodies
-# all hashed on the loop: 9 % slower, 16: 20 %; 16 with up to 4 of them on the loop:
-# 4-11 %, with up to 2: no loss).
+# Where a body's bytes are hashed (measured in bench/README.md, "What the fifth round
+# changed"): on the event loop as they arrive, which costs less CPU than a hash lane (no
+# hand-offs, no contention for the GIL); its last HASH_TAIL bytes wait and are hashed
+# while the last write and its sync run. With more than LOOP_HASH_BODIES bodies at once,
+# or an unknown length, the lanes hash instead: the loop alone would be the bottleneck.
 HASH_TAIL = 8 * 1024 * 1024
 LOOP_HASH_BODIES = 2
 
