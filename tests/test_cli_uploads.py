@@ -81,7 +81,7 @@ def test_a_damaged_part_is_caught_and_kept(settings: Settings, tmp_path: os.Path
     upload = make_upload(settings, "SR-4", DATA)
     target = os.path.join(tmp_path, "logs.tgz")
     with open(target + ".part", "wb") as part:
-        part.write(b"X" + DATA[1:1000])  # resumed from a file that is not what was sent
+        part.write(bytes([DATA[0] ^ 0xFF]) + DATA[1:1000])  # not what was sent
     done = run(settings, "upload", "download", upload.id, "-o", target, "-c", check=False)
     assert done.returncode == 1
     assert "do not match the server's SHA-256" in done.stderr and ".part" in done.stderr
